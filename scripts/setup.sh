@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent machine setup for flowtrail: what replay and the tests need.
+#   scripts/setup.sh          build deps only (nothing: the Rust toolchain is enough)
+#   scripts/setup.sh --test   + tshark, tcpdump, real servers for pcaps/, DuckDB (Python)
+#   scripts/setup.sh --bench  + peers for the benchmark table (ndpiReader, argus, wrk)
+# The eBPF toolchain for live XDP/TC capture is scripts/setup-ebpf.sh.
+set -euo pipefail
+want_test=0; want_bench=0
+for a in "$@"; do
+  case "$a" in --test) want_test=1 ;; --bench) want_test=1; want_bench=1 ;; esac
+done
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; answer once, non-interactively.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq || true
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+if [ "$want_test" = 1 ]; then
+  apt_install tshark tcpdump iproute2 iptables nginx-light dnsmasq-base \
+    bind9-dnsutils redis-server redis-tools curl socat netcat-openbsd python3-scapy
+  python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
+fi
+if [ "$want_bench" = 1 ]; then
+  apt_install argus-server argus-client wrk libndpi-bin hyperfine
+fi
+echo "setup: ok"
