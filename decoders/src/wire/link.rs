@@ -19,6 +19,7 @@ pub(super) fn ethernet<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8) -> Result
     }
     p.dst_mac.copy_from_slice(&b[0..6]);
     p.src_mac.copy_from_slice(&b[6..12]);
+    p.vlans = [0; 2];
     p.vlan_count = 0;
     let ethertype = be16(b, 12);
     if ethertype < 0x0600 {

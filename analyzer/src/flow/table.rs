@@ -1,0 +1,628 @@
+//! The flow table of one worker shard.
+//!
+//! Time is the packets' time: the table never reads a clock, so a replay
+//! gives the same records every run and with any number of shards. A flow
+//! ends when a packet arrives after it was idle longer than its timeout
+//! (checked on arrival, so the record does not depend on when sweeps run),
+//! when a new SYN reuses the 5-tuple of a closed connection, at a sweep
+//! (every few seconds of capture time), or at the end of the input.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use flowtrail_decoders::wire::{tcp_flags, Packet, Transport, Tunnel};
+use hashbrown::HashMap;
+
+use super::key::FlowKey;
+use super::tcp::{SegmentKind, SeqTrack};
+use crate::records::FlowRecord;
+
+const SEC: i64 = 1_000_000_000;
+
+/// Timeouts and limits, all in capture time.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    pub tcp_opening_timeout_ns: i64,
+    pub tcp_established_timeout_ns: i64,
+    pub tcp_closing_timeout_ns: i64,
+    pub udp_timeout_ns: i64,
+    pub other_timeout_ns: i64,
+    /// Long flows emit a `period` record at every multiple of this.
+    pub period_ns: i64,
+    /// Most flows one shard tracks; packets of flows beyond are counted
+    /// as untracked.
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            tcp_opening_timeout_ns: 20 * SEC,
+            tcp_established_timeout_ns: 300 * SEC,
+            tcp_closing_timeout_ns: 35 * SEC,
+            udp_timeout_ns: 60 * SEC,
+            other_timeout_ns: 60 * SEC,
+            period_ns: 60 * SEC,
+            max_flows: 2_000_000,
+        }
+    }
+}
+
+/// Names of a capture point, shared by every flow seen there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturePoint {
+    pub name: String,
+    pub file: String,
+    pub interface: String,
+}
+
+/// What the pipeline knows about a packet besides its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketInfo {
+    pub ts_ns: i64,
+    pub point: u32,
+    /// Bytes on the wire (all fragments of a reassembled datagram).
+    pub wire_len: u32,
+    /// Frames that made this packet (>1 for a reassembled datagram).
+    pub frames: u32,
+}
+
+/// Counters of one shard, summed by the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct TableStats {
+    pub packets: u64,
+    pub flows_tcp: u64,
+    pub flows_udp: u64,
+    pub flows_icmp: u64,
+    pub flows_other: u64,
+    pub records_final: u64,
+    pub records_period: u64,
+    /// Packets of new flows refused because the table was full.
+    pub untracked_packets: u64,
+    /// Highest number of flows held at once.
+    pub max_concurrent_flows: u64,
+}
+
+const CLIENT: usize = 0;
+const SERVER: usize = 1;
+
+/// Per-record counters of one direction (reset at each period record).
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    packets: i64,
+    bytes: i64,
+    payload: i64,
+    fragments: i64,
+    flags: u8,
+    syn: i64,
+    fin: i64,
+    rst: i64,
+    retrans: i64,
+    ooo: i64,
+    zero_win: i64,
+    ttl_min: u8,
+    ttl_max: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientBy {
+    Syn,
+    SynAck,
+    Echo,
+    Port,
+    FirstPacket,
+}
+
+impl ClientBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientBy::Syn => "syn",
+            ClientBy::SynAck => "synack",
+            ClientBy::Echo => "echo",
+            ClientBy::Port => "port",
+            ClientBy::FirstPacket => "first_packet",
+        }
+    }
+}
+
+/// TCP state that spans the whole flow.
+#[derive(Debug, Clone, Copy, Default)]
+struct TcpState {
+    saw_syn: bool,
+    saw_synack: bool,
+    established: bool,
+    last_syn_ts: Option<i64>,
+    last_synack_ts: Option<i64>,
+    rtt_server: Option<i64>,
+    rtt_client: Option<i64>,
+    fin: [bool; 2],
+    /// Who sent the first RST, and whether the handshake had completed.
+    first_rst: Option<usize>,
+    rst_before_synack: bool,
+    isn: [Option<u32>; 2],
+    syn_ip_id: Option<u16>,
+    syn_mss: Option<u16>,
+    syn_wscale: Option<u8>,
+    syn_tsval: Option<u32>,
+    seq: [SeqTrack; 2],
+}
+
+#[derive(Debug)]
+struct Flow {
+    id: i64,
+    point: Arc<CapturePoint>,
+    /// True when the key's `lo` endpoint is the client.
+    client_is_lo: bool,
+    client_by: ClientBy,
+    start_ns: i64,
+    last_ns: i64,
+    rec_start_ns: i64,
+    rec_end_ns: i64,
+    next_period_ns: i64,
+    macs: [Option<[u8; 6]>; 2],
+    vlan_count: u8,
+    tunnel: Option<Tunnel>,
+    ip_version: u8,
+    c: [Counters; 2],
+    tcp: TcpState,
+}
+
+/// Why a flow's final record is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndReason {
+    Idle,
+    EndOfInput,
+    Reused,
+}
+
+/// The flow table of one shard. Records it finishes accumulate in an
+/// output vector the pipeline drains.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    flows: HashMap<FlowKey, Flow>,
+    points: Vec<Arc<CapturePoint>>,
+    now_ns: i64,
+    next_sweep_ns: i64,
+    pub stats: TableStats,
+    out: Vec<FlowRecord>,
+}
+
+const SWEEP_NS: i64 = 5 * SEC;
+
+impl FlowTable {
+    #[must_use]
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg,
+            flows: HashMap::new(),
+            points: Vec::new(),
+            now_ns: i64::MIN,
+            next_sweep_ns: i64::MIN,
+            stats: TableStats::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Makes a capture point known under its index (points are declared
+    /// before the first packet that uses them).
+    pub fn set_point(&mut self, index: u32, point: Arc<CapturePoint>) {
+        let i = index as usize;
+        if self.points.len() <= i {
+            self.points.resize_with(i + 1, || Arc::clone(&point));
+        }
+        self.points[i] = point;
+    }
+
+    /// Takes the records finished so far.
+    pub fn drain(&mut self) -> Vec<FlowRecord> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Records waiting in `drain`.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Accounts one packet. `key`/`from_lo` come from [`FlowKey::of`].
+    pub fn process(&mut self, info: &PacketInfo, key: &FlowKey, from_lo: bool, p: &Packet<'_>) {
+        let ts = info.ts_ns;
+        self.stats.packets += 1;
+        if ts > self.now_ns {
+            self.now_ns = ts;
+            if ts >= self.next_sweep_ns {
+                if self.next_sweep_ns != i64::MIN {
+                    self.sweep();
+                }
+                self.next_sweep_ns = ts + SWEEP_NS;
+            }
+        }
+        let tcp = match p.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        };
+        // End the existing flow first when this packet cannot belong to it.
+        if let Some(f) = self.flows.get(key) {
+            let idle = ts - f.last_ns > timeout_of(&self.cfg, key.proto, f);
+            let reused = tcp.is_some_and(|t| {
+                t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+                    && (f.tcp.fin.iter().all(|x| *x) || f.tcp.first_rst.is_some())
+                    && f.tcp.isn[if from_lo == f.client_is_lo { CLIENT } else { SERVER }] != Some(t.seq)
+            });
+            if idle || reused {
+                let f = self.flows.remove(key).expect("present");
+                let reason = if idle { EndReason::Idle } else { EndReason::Reused };
+                self.finish(key, f, reason);
+            }
+        }
+        let points = &self.points;
+        let cfg_period = self.cfg.period_ns;
+        let held = self.flows.len();
+        let full = held >= self.cfg.max_flows;
+        let flow = match self.flows.entry(*key) {
+            hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                if full {
+                    self.stats.untracked_packets += 1;
+                    return;
+                }
+                match key.proto {
+                    6 => self.stats.flows_tcp += 1,
+                    17 => self.stats.flows_udp += 1,
+                    1 | 58 => self.stats.flows_icmp += 1,
+                    _ => self.stats.flows_other += 1,
+                }
+                let (client_is_sender, client_by) = choose_client(p);
+                let point = points.get(key.point as usize).cloned().unwrap_or_else(|| {
+                    Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new() })
+                });
+                let flow = Flow {
+                    id: (key.stable_hash(ts) & 0x7fff_ffff_ffff_ffff) as i64,
+                    point,
+                    client_is_lo: client_is_sender == from_lo,
+                    client_by,
+                    start_ns: ts,
+                    last_ns: ts,
+                    rec_start_ns: ts,
+                    rec_end_ns: ts,
+                    next_period_ns: next_boundary(ts, cfg_period),
+                    macs: [None; 2],
+                    vlan_count: p.vlan_count,
+                    tunnel: p.tunnel,
+                    ip_version: p.ip.version,
+                    c: [Counters::default(); 2],
+                    tcp: TcpState::default(),
+                };
+                self.stats.max_concurrent_flows = self.stats.max_concurrent_flows.max(held as u64 + 1);
+                e.insert(flow)
+            }
+        };
+        if ts >= flow.next_period_ns {
+            if flow.c[CLIENT].packets + flow.c[SERVER].packets > 0 {
+                self.out.push(period_record(key, flow));
+                self.stats.records_period += 1;
+            }
+            flow.next_period_ns = next_boundary(ts, cfg_period);
+        }
+        let side = if from_lo == flow.client_is_lo { CLIENT } else { SERVER };
+        account(flow, side, info, p);
+    }
+
+    /// Ends idle flows and writes due period records.
+    fn sweep(&mut self) {
+        let now = self.now_ns;
+        let mut ended = Vec::new();
+        let mut periods = Vec::new();
+        for (k, f) in &mut self.flows {
+            if now - f.last_ns > timeout_of(&self.cfg, k.proto, f) {
+                ended.push(*k);
+            } else if now >= f.next_period_ns && f.c[CLIENT].packets + f.c[SERVER].packets > 0 {
+                periods.push(period_record(k, f));
+                f.next_period_ns = next_boundary(now, self.cfg.period_ns);
+            }
+        }
+        self.stats.records_period += periods.len() as u64;
+        self.out.extend(periods);
+        for k in ended {
+            let f = self.flows.remove(&k).expect("collected from the map");
+            self.finish(&k, f, EndReason::Idle);
+        }
+    }
+
+    /// Ends every flow: the input is over.
+    pub fn flush(&mut self) {
+        let flows: Vec<(FlowKey, Flow)> = self.flows.drain().collect();
+        for (k, f) in flows {
+            self.finish(&k, f, EndReason::EndOfInput);
+        }
+    }
+
+    fn finish(&mut self, key: &FlowKey, f: Flow, reason: EndReason) {
+        let close = close_type(key.proto, &f, reason);
+        let mut rec = record(key, &f, "final");
+        rec.close_type = close.to_string();
+        self.stats.records_final += 1;
+        self.out.push(rec);
+    }
+}
+
+/// Idle time after which a flow ends, by protocol and TCP state.
+fn timeout_of(cfg: &FlowConfig, proto: u8, f: &Flow) -> i64 {
+    match proto {
+        6 if f.tcp.first_rst.is_some() || f.tcp.fin.iter().any(|x| *x) => cfg.tcp_closing_timeout_ns,
+        6 if f.tcp.saw_syn && !f.tcp.established => cfg.tcp_opening_timeout_ns,
+        6 => cfg.tcp_established_timeout_ns,
+        17 => cfg.udp_timeout_ns,
+        _ => cfg.other_timeout_ns,
+    }
+}
+
+/// The next multiple of `period` strictly after `ts`.
+fn next_boundary(ts: i64, period: i64) -> i64 {
+    (ts.div_euclid(period) + 1) * period
+}
+
+/// Well-known ports are servers; Linux ephemeral ports (32768+) are clients.
+fn server_port_rank(port: u16) -> u8 {
+    match port {
+        0..=1023 => 0,
+        1024..=32767 => 1,
+        _ => 2,
+    }
+}
+
+/// Whether the sender of the flow's first packet is the client, and why.
+fn choose_client(p: &Packet<'_>) -> (bool, ClientBy) {
+    match p.transport {
+        Transport::Tcp(t) if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN => (true, ClientBy::Syn),
+        Transport::Tcp(t) if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK => {
+            (false, ClientBy::SynAck)
+        }
+        Transport::Icmp { v6, kind, echo: Some(_), .. } => {
+            let request = if v6 { kind == 128 } else { kind == 8 };
+            (request, ClientBy::Echo)
+        }
+        Transport::Tcp(_) | Transport::Udp { .. } => {
+            let (sp, dp) = p.ports();
+            match server_port_rank(sp).cmp(&server_port_rank(dp)) {
+                std::cmp::Ordering::Less => (false, ClientBy::Port),
+                std::cmp::Ordering::Greater => (true, ClientBy::Port),
+                std::cmp::Ordering::Equal => (true, ClientBy::FirstPacket),
+            }
+        }
+        _ => (true, ClientBy::FirstPacket),
+    }
+}
+
+fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
+    let ts = info.ts_ns;
+    if f.c[CLIENT].packets + f.c[SERVER].packets == 0 {
+        f.rec_start_ns = ts;
+    }
+    f.last_ns = f.last_ns.max(ts);
+    f.rec_end_ns = f.rec_end_ns.max(ts);
+    if f.macs[side].is_none() && p.src_mac != [0; 6] {
+        f.macs[side] = Some(p.src_mac);
+    }
+    let c = &mut f.c[side];
+    if c.packets == 0 {
+        c.ttl_min = p.ip.ttl;
+        c.ttl_max = p.ip.ttl;
+    } else {
+        c.ttl_min = c.ttl_min.min(p.ip.ttl);
+        c.ttl_max = c.ttl_max.max(p.ip.ttl);
+    }
+    c.packets += 1;
+    c.bytes += i64::from(info.wire_len);
+    c.payload += i64::from(p.payload_len);
+    if info.frames > 1 {
+        c.fragments += i64::from(info.frames);
+    }
+    let Transport::Tcp(t) = p.transport else { return };
+    c.flags |= t.flags;
+    let syn = t.flags & tcp_flags::SYN != 0;
+    let ack = t.flags & tcp_flags::ACK != 0;
+    let fin = t.flags & tcp_flags::FIN != 0;
+    let rst = t.flags & tcp_flags::RST != 0;
+    if syn {
+        c.syn += 1;
+    }
+    if fin {
+        c.fin += 1;
+    }
+    if rst {
+        c.rst += 1;
+    }
+    if t.window == 0 && !syn && !fin && !rst {
+        c.zero_win += 1;
+    }
+    let s = &mut f.tcp;
+    if syn && !ack && side == CLIENT {
+        if !s.saw_syn {
+            s.isn[CLIENT] = Some(t.seq);
+            s.syn_ip_id = (p.ip.version == 4).then_some(p.ip.ip_id);
+            s.syn_mss = t.options.mss;
+            s.syn_wscale = t.options.wscale;
+            s.syn_tsval = t.options.timestamp.map(|x| x.0);
+        }
+        s.saw_syn = true;
+        if !s.saw_synack {
+            s.last_syn_ts = Some(ts);
+        }
+    } else if syn && ack && side == SERVER {
+        if !s.saw_synack {
+            s.isn[SERVER] = Some(t.seq);
+            if let Some(syn_ts) = s.last_syn_ts {
+                s.rtt_server = Some(ts - syn_ts);
+            }
+        }
+        s.saw_synack = true;
+        s.last_synack_ts = Some(ts);
+    } else if ack && !syn && side == CLIENT && s.saw_synack && !s.established {
+        if let Some(sa) = s.last_synack_ts {
+            s.rtt_client = Some(ts - sa);
+        }
+        s.established = true;
+    }
+    if !s.saw_syn && !s.saw_synack && (p.payload_len > 0 || ack) {
+        // Midstream: the connection was established before the capture.
+        s.established = true;
+    }
+    if fin {
+        s.fin[side] = true;
+    }
+    if rst && s.first_rst.is_none() {
+        s.first_rst = Some(side);
+        s.rst_before_synack = !s.saw_synack;
+    }
+    let seg_len = p.payload_len + u32::from(syn) + u32::from(fin);
+    let window = match (s.rtt_client, s.rtt_server) {
+        (Some(a), Some(b)) if a + b > 0 => a + b,
+        _ => 3_000_000,
+    };
+    match s.seq[side].on_segment(t.seq, seg_len, ts, window) {
+        SegmentKind::Normal => {}
+        SegmentKind::Retransmission => c.retrans += 1,
+        SegmentKind::OutOfOrder => c.ooo += 1,
+    }
+}
+
+fn close_type(proto: u8, f: &Flow, reason: EndReason) -> &'static str {
+    if proto != 6 {
+        return if reason == EndReason::EndOfInput { "open" } else { "timeout" };
+    }
+    let s = &f.tcp;
+    if let Some(who) = s.first_rst {
+        if s.fin[CLIENT] && s.fin[SERVER] {
+            return "fin";
+        }
+        if who == SERVER && s.saw_syn && s.rst_before_synack {
+            return "refused";
+        }
+        return if who == CLIENT { "client_rst" } else { "server_rst" };
+    }
+    if s.fin[CLIENT] && s.fin[SERVER] {
+        return "fin";
+    }
+    if s.saw_syn && !s.saw_synack {
+        return "no_synack";
+    }
+    if s.fin[CLIENT] || s.fin[SERVER] {
+        return "half_closed";
+    }
+    if !s.saw_syn && !s.saw_synack {
+        return "unknown_start";
+    }
+    match reason {
+        EndReason::Idle => "timeout",
+        EndReason::EndOfInput | EndReason::Reused => "open",
+    }
+}
+
+fn period_record(key: &FlowKey, f: &mut Flow) -> FlowRecord {
+    let mut rec = record(key, f, "period");
+    rec.close_type = "open".to_string();
+    f.c = [Counters::default(); 2];
+    rec
+}
+
+fn ip_string(ip: IpAddr) -> String {
+    ip.to_string()
+}
+
+fn mac_string(m: [u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+fn l4_name(proto: u8) -> String {
+    match proto {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        132 => "sctp".into(),
+        n => n.to_string(),
+    }
+}
+
+fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
+    let (client, server) = if f.client_is_lo { (key.lo, key.hi) } else { (key.hi, key.lo) };
+    let cc = &f.c[CLIENT];
+    let sc = &f.c[SERVER];
+    let is_tcp = key.proto == 6;
+    let tcp_i64 = |v: i64| is_tcp.then_some(v);
+    let s = &f.tcp;
+    let (rec_start, rec_end) = if cc.packets + sc.packets > 0 { (f.rec_start_ns, f.rec_end_ns) } else { (f.last_ns, f.last_ns) };
+    FlowRecord {
+        flow_id: f.id,
+        record_kind: kind.to_string(),
+        start_ns: rec_start,
+        end_ns: rec_end,
+        flow_start_ns: f.start_ns,
+        capture_point: f.point.name.clone(),
+        capture_file: f.point.file.clone(),
+        capture_interface: f.point.interface.clone(),
+        vlan_outer: (f.vlan_count >= 1).then_some(i32::from(key.vlans[0])),
+        vlan_inner: (f.vlan_count >= 2).then_some(i32::from(key.vlans[1])),
+        tunnel_type: f.tunnel.map(|t| t.kind.as_str().to_string()),
+        tunnel_id: f.tunnel.map(|t| i64::from(t.id)),
+        tunnel_outer_src: f.tunnel.map(|t| ip_string(t.outer_src)),
+        tunnel_outer_dst: f.tunnel.map(|t| ip_string(t.outer_dst)),
+        tunnel_depth: f.tunnel.map(|t| i32::from(t.depth)),
+        client_mac: f.macs[CLIENT].map(mac_string),
+        server_mac: f.macs[SERVER].map(mac_string),
+        ip_version: i32::from(f.ip_version),
+        l4_protocol: l4_name(key.proto),
+        l7_protocol: None,
+        client_ip: ip_string(client.0),
+        client_port: i32::from(client.1),
+        server_ip: ip_string(server.0),
+        server_port: i32::from(server.1),
+        client_by: f.client_by.as_str().to_string(),
+        client_packets: cc.packets,
+        server_packets: sc.packets,
+        client_bytes: cc.bytes,
+        server_bytes: sc.bytes,
+        client_payload_bytes: cc.payload,
+        server_payload_bytes: sc.payload,
+        client_fragments: cc.fragments,
+        server_fragments: sc.fragments,
+        client_tcp_flags: is_tcp.then_some(i32::from(cc.flags)),
+        server_tcp_flags: is_tcp.then_some(i32::from(sc.flags)),
+        syn_count: tcp_i64(cc.syn),
+        synack_count: tcp_i64(sc.syn),
+        client_fin_count: tcp_i64(cc.fin),
+        server_fin_count: tcp_i64(sc.fin),
+        client_rst_count: tcp_i64(cc.rst),
+        server_rst_count: tcp_i64(sc.rst),
+        rtt_client_ns: s.rtt_client,
+        rtt_server_ns: s.rtt_server,
+        client_retransmissions: tcp_i64(cc.retrans),
+        server_retransmissions: tcp_i64(sc.retrans),
+        client_out_of_order: tcp_i64(cc.ooo),
+        server_out_of_order: tcp_i64(sc.ooo),
+        client_zero_window: tcp_i64(cc.zero_win),
+        server_zero_window: tcp_i64(sc.zero_win),
+        client_isn: s.isn[CLIENT].map(i64::from),
+        server_isn: s.isn[SERVER].map(i64::from),
+        syn_ip_id: s.syn_ip_id.map(i32::from),
+        syn_mss: s.syn_mss.map(i32::from),
+        syn_wscale: s.syn_wscale.map(i32::from),
+        syn_tsval: s.syn_tsval.map(i64::from),
+        client_ttl_min: (cc.packets > 0).then_some(i32::from(cc.ttl_min)),
+        client_ttl_max: (cc.packets > 0).then_some(i32::from(cc.ttl_max)),
+        server_ttl_min: (sc.packets > 0).then_some(i32::from(sc.ttl_min)),
+        server_ttl_max: (sc.packets > 0).then_some(i32::from(sc.ttl_max)),
+        close_type: String::new(),
+    }
+}

@@ -1,0 +1,13 @@
+//! flowtrail: a passive network analyzer that turns packets into flow
+//! records in Parquet.
+//!
+//! Dataflow (see `pipeline`): `capture::PacketSource` → `RawPacket` →
+//! `decoders::wire::dissect` → `Packet` → `analyzer::flow::FlowTable` →
+//! `records::FlowRecord` → `sink::ParquetSink`.
+
+pub mod defrag;
+pub mod flow;
+pub mod pipeline;
+pub mod records;
+pub mod sink;
+pub mod summary;

@@ -1,0 +1,457 @@
+//! The wiring, in dataflow order:
+//!
+//! `capture::PacketSource` → `RawPacket` → `decoders::wire::dissect` →
+//! `Packet` → `analyzer::flow::FlowTable` → `records::FlowRecord` →
+//! `sink::ParquetSink`
+//!
+//! One reader thread reads the sources (merged by timestamp when there are
+//! several), dissects each frame, reassembles IP fragments, and hands
+//! packets in batches to N worker shards chosen by a symmetric flow hash.
+//! Each shard owns its flow table: no locks on the packet path. Finished
+//! records go to one writer thread. With one worker the table runs inline
+//! on the reader thread. Records do not depend on N: flow ids come from a
+//! fixed hash, and flows end by packet time, never by thread timing.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use flowtrail_capture::pcap_file::PcapFileSource;
+use flowtrail_capture::{CaptureStats, PacketSource};
+use flowtrail_decoders::wire::{dissect, dissect_transport, DecodeError, LinkType, Packet};
+
+use crate::defrag::{detach, DefragConfig, DefragStats, Defragmenter};
+use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
+use crate::records::FlowRecord;
+use crate::sink::{ParquetSink, SinkStats};
+
+/// One input file and the capture point name it gets.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    /// `--point NAME=FILE`; else the file's name.
+    pub point: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub inputs: Vec<Input>,
+    pub out_dir: PathBuf,
+    pub workers: usize,
+    pub flow: FlowConfig,
+    pub defrag: DefragConfig,
+    pub progress: bool,
+    /// Distinguishes the files of this run from earlier runs in `out_dir`.
+    pub run_id: String,
+}
+
+/// What a run did, for the summary and for tests.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip: u64,
+    pub decode_errors: BTreeMap<&'static str, u64>,
+    pub unsupported_linktype: u64,
+    pub defrag: DefragStats,
+    pub flows: TableStats,
+    pub sink: SinkStats,
+    pub capture: CaptureStats,
+    pub elapsed: Duration,
+    /// Errors that ended an input early (truncated or corrupt files).
+    pub input_errors: Vec<String>,
+    pub workers: usize,
+}
+
+const BATCH: usize = 1024;
+/// Records a shard keeps before handing them to the writer.
+const RECORD_BATCH: usize = 4096;
+
+struct Item {
+    info: PacketInfo,
+    key: FlowKey,
+    from_lo: bool,
+    pkt: Packet<'static>,
+}
+
+enum Msg {
+    Point(u32, Arc<CapturePoint>),
+    Batch(Vec<Item>),
+}
+
+enum Engine {
+    Inline { table: FlowTable, sink: Sender<Vec<FlowRecord>> },
+    Sharded { txs: Vec<Sender<Msg>>, batches: Vec<Vec<Item>>, recycle: Receiver<Vec<Item>>, handles: Vec<std::thread::JoinHandle<TableStats>> },
+}
+
+impl Engine {
+    fn set_point(&mut self, index: u32, point: &Arc<CapturePoint>) {
+        match self {
+            Engine::Inline { table, .. } => table.set_point(index, Arc::clone(point)),
+            Engine::Sharded { txs, batches, .. } => {
+                // Packets batched before this point was known must not
+                // overtake its declaration: flush first.
+                for (i, tx) in txs.iter().enumerate() {
+                    if !batches[i].is_empty() {
+                        let b = std::mem::take(&mut batches[i]);
+                        let _ = tx.send(Msg::Batch(b));
+                    }
+                    let _ = tx.send(Msg::Point(index, Arc::clone(point)));
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, info: PacketInfo, p: &Packet<'_>) {
+        let (key, from_lo) = FlowKey::of(info.point, p);
+        match self {
+            Engine::Inline { table, sink } => {
+                table.process(&info, &key, from_lo, p);
+                if table.pending() >= RECORD_BATCH {
+                    let _ = sink.send(table.drain());
+                }
+            }
+            Engine::Sharded { txs, batches, recycle, .. } => {
+                let shard = shard_of(&key, txs.len());
+                let batch = &mut batches[shard];
+                if batch.capacity() == 0 {
+                    *batch = recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                }
+                batch.push(Item { info, key, from_lo, pkt: detach(p) });
+                if batch.len() >= BATCH {
+                    let b = std::mem::take(batch);
+                    let _ = txs[shard].send(Msg::Batch(b));
+                }
+            }
+        }
+    }
+
+    /// Flushes every table; returns the summed table counters.
+    fn finish(self) -> TableStats {
+        let mut total = TableStats::default();
+        match self {
+            Engine::Inline { mut table, sink } => {
+                table.flush();
+                let _ = sink.send(table.drain());
+                add_table_stats(&mut total, &table.stats);
+            }
+            Engine::Sharded { txs, mut batches, handles, .. } => {
+                for (tx, b) in txs.iter().zip(batches.iter_mut()) {
+                    if !b.is_empty() {
+                        let _ = tx.send(Msg::Batch(std::mem::take(b)));
+                    }
+                }
+                drop(txs);
+                for h in handles {
+                    let s = h.join().expect("worker thread panicked");
+                    add_table_stats(&mut total, &s);
+                }
+            }
+        }
+        total
+    }
+}
+
+fn add_table_stats(t: &mut TableStats, s: &TableStats) {
+    t.packets += s.packets;
+    t.flows_tcp += s.flows_tcp;
+    t.flows_udp += s.flows_udp;
+    t.flows_icmp += s.flows_icmp;
+    t.flows_other += s.flows_other;
+    t.records_final += s.records_final;
+    t.records_period += s.records_period;
+    t.untracked_packets += s.untracked_packets;
+    t.max_concurrent_flows += s.max_concurrent_flows;
+}
+
+fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Vec<Item>>, sink: Sender<Vec<FlowRecord>>) -> TableStats {
+    let mut table = FlowTable::new(cfg);
+    for msg in rx {
+        match msg {
+            Msg::Point(i, p) => table.set_point(i, p),
+            Msg::Batch(mut items) => {
+                for it in &items {
+                    table.process(&it.info, &it.key, it.from_lo, &it.pkt);
+                }
+                items.clear();
+                let _ = recycle.try_send(items);
+                if table.pending() >= RECORD_BATCH {
+                    let _ = sink.send(table.drain());
+                }
+            }
+        }
+    }
+    table.flush();
+    let _ = sink.send(table.drain());
+    table.stats
+}
+
+/// A source with the state of the timestamp merge.
+struct Source {
+    src: PcapFileSource,
+    name: String,
+    file: String,
+    /// Global capture point index of each of this source's interfaces.
+    points: Vec<Option<u32>>,
+    head: Option<Head>,
+    done: bool,
+}
+
+/// An owned copy of a source's next packet (multi-source merge only).
+struct Head {
+    ts_ns: i64,
+    interface: u32,
+    linktype: u32,
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+struct Reader {
+    engine: Engine,
+    defrag: Defragmenter,
+    summary: RunSummary,
+    points: Vec<Arc<CapturePoint>>,
+    warned: std::collections::HashSet<&'static str>,
+}
+
+impl Reader {
+    fn point_of(&mut self, src: &mut Source, interface: u32) -> u32 {
+        let i = interface as usize;
+        if let Some(Some(p)) = src.points.get(i) {
+            return *p;
+        }
+        let ifname = src.src.interfaces().get(i).map_or_else(|| format!("if{i}"), |f| f.name.clone());
+        let name = if i == 0 && ifname == "if0" { src.name.clone() } else { format!("{}/{}", src.name, ifname) };
+        let point = Arc::new(CapturePoint { name, file: src.file.clone(), interface: ifname });
+        let index = self.points.len() as u32;
+        self.points.push(Arc::clone(&point));
+        self.engine.set_point(index, &point);
+        if src.points.len() <= i {
+            src.points.resize(i + 1, None);
+        }
+        src.points[i] = Some(index);
+        index
+    }
+
+    fn count_error(&mut self, e: DecodeError) {
+        if e == DecodeError::NotIp {
+            self.summary.non_ip += 1;
+            return;
+        }
+        let kind = e.kind();
+        *self.summary.decode_errors.entry(kind).or_insert(0) += 1;
+        if self.warned.insert(kind) {
+            tracing::warn!(packet = self.summary.packets, error = %e, "undecodable packet (further ones of this kind are only counted)");
+        }
+    }
+
+    fn on_packet(&mut self, point: u32, ts_ns: i64, linktype: u32, data: &[u8], orig_len: u32) {
+        self.summary.packets += 1;
+        self.summary.bytes += u64::from(orig_len);
+        let Some(link) = LinkType::from_linktype(linktype) else {
+            self.summary.unsupported_linktype += 1;
+            return;
+        };
+        let p = match dissect(link, data) {
+            Ok(p) => p,
+            Err(e) => return self.count_error(e),
+        };
+        if p.ip.frag.is_none() {
+            let info = PacketInfo { ts_ns, point, wire_len: orig_len, frames: 1 };
+            self.engine.dispatch(info, &p);
+            return;
+        }
+        let Some(dg) = self.defrag.push(ts_ns, point, orig_len, &p) else { return };
+        match dissect_transport(&dg.base, &dg.data) {
+            Ok(q) => {
+                let info = PacketInfo { ts_ns, point, wire_len: dg.wire_len, frames: dg.frames };
+                self.engine.dispatch(info, &q);
+            }
+            Err(e) => self.count_error(e),
+        }
+    }
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Replays the inputs into `out_dir`. Returns an error only when the run
+/// could not start (an input that does not open, an unwritable output);
+/// inputs that end early are listed in `RunSummary::input_errors` after
+/// every record built from them was written.
+pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let mut sources = Vec::new();
+    for input in &opts.inputs {
+        let src = PcapFileSource::open(&input.path)?;
+        let file = file_name(&input.path);
+        sources.push(Source {
+            src,
+            name: input.point.clone().unwrap_or_else(|| file.clone()),
+            file,
+            points: Vec::new(),
+            head: None,
+            done: false,
+        });
+    }
+    std::fs::create_dir_all(&opts.out_dir)?;
+
+    let (sink_tx, sink_rx) = bounded::<Vec<FlowRecord>>(64);
+    let out_dir = opts.out_dir.clone();
+    let run_id = opts.run_id.clone();
+    let writer = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(move || -> anyhow::Result<SinkStats> {
+        let mut sink = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
+        for recs in sink_rx {
+            sink.write(recs)?;
+        }
+        sink.close()
+    })?;
+
+    let workers = opts.workers.max(1);
+    let engine = if workers == 1 {
+        Engine::Inline { table: FlowTable::new(opts.flow.clone()), sink: sink_tx }
+    } else {
+        let (recycle_tx, recycle_rx) = bounded(workers * 8);
+        let mut txs = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..workers {
+            let (tx, rx) = bounded(16);
+            let (cfg, recycle, sink) = (opts.flow.clone(), recycle_tx.clone(), sink_tx.clone());
+            handles.push(std::thread::Builder::new().name(format!("flowtrail-shard-{i}")).spawn(move || worker(cfg, rx, recycle, sink))?);
+            txs.push(tx);
+        }
+        drop(sink_tx);
+        Engine::Sharded { txs, batches: (0..workers).map(|_| Vec::new()).collect(), recycle: recycle_rx, handles }
+    };
+    let mut reader = Reader {
+        engine,
+        defrag: Defragmenter::new(opts.defrag.clone()),
+        summary: RunSummary { workers, ..RunSummary::default() },
+        points: Vec::new(),
+        warned: std::collections::HashSet::new(),
+    };
+
+    let total_bytes: u64 = sources.iter().filter_map(|s| s.src.progress().1).sum();
+    let bar = (opts.progress && std::io::stderr().is_terminal() && total_bytes > 32 << 20).then(|| {
+        let bar = indicatif::ProgressBar::new(total_bytes);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {percent}% {msg} eta {eta}")
+                .expect("valid template"),
+        );
+        bar
+    });
+    let mut since_tick = 0u32;
+    let tick = |sources: &[Source], packets: u64| {
+        if let Some(b) = &bar {
+            b.set_position(sources.iter().map(|s| s.src.progress().0).sum());
+            b.set_message(format!("{packets} packets"));
+        }
+    };
+
+    if sources.len() == 1 {
+        // One source: packets go straight from the reader's buffer.
+        let mut src = sources.pop().expect("one source");
+        loop {
+            match src.src.next_packet() {
+                Ok(Some(p)) => {
+                    if let Some(Some(point)) = src.points.get(p.interface as usize) {
+                        reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len);
+                    } else {
+                        // First packet of an interface (rare): copy it so
+                        // the source can be asked for the interface's name.
+                        let (iface, ts, lt, orig, data) = (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
+                        let point = reader.point_of(&mut src, iface);
+                        reader.on_packet(point, ts, lt, &data, orig);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    reader.summary.input_errors.push(e.to_string());
+                    break;
+                }
+            }
+            since_tick += 1;
+            if since_tick >= 1 << 16 {
+                since_tick = 0;
+                tick(std::slice::from_ref(&src), reader.summary.packets);
+            }
+        }
+        add_capture_stats(&mut reader.summary.capture, &src.src.stats());
+        sources.push(src);
+    } else {
+        merge_sources(&mut sources, &mut reader, &mut |s, r| {
+            since_tick += 1;
+            if since_tick >= 1 << 16 {
+                since_tick = 0;
+                tick(s, r.summary.packets);
+            }
+        });
+        for s in &sources {
+            add_capture_stats(&mut reader.summary.capture, &s.src.stats());
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    reader.defrag.finish();
+    let Reader { engine, defrag, mut summary, .. } = reader;
+    summary.defrag = defrag.stats;
+    summary.flows = engine.finish();
+    summary.sink = writer.join().expect("writer thread panicked")?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn add_capture_stats(t: &mut CaptureStats, s: &CaptureStats) {
+    t.packets += s.packets;
+    t.bytes += s.bytes;
+    t.snapped += s.snapped;
+    t.skipped_blocks += s.skipped_blocks;
+    t.dropped += s.dropped;
+}
+
+/// Reads the next packet of a source into its head (a copy: the merge
+/// holds one packet of every source at once).
+fn refill(s: &mut Source, errors: &mut Vec<String>) {
+    s.head = None;
+    if s.done {
+        return;
+    }
+    match s.src.next_packet() {
+        Ok(Some(p)) => {
+            let mut data = Vec::new();
+            data.extend_from_slice(p.data);
+            s.head = Some(Head { ts_ns: p.ts_ns, interface: p.interface, linktype: p.linktype, orig_len: p.orig_len, data });
+        }
+        Ok(None) => s.done = true,
+        Err(e) => {
+            errors.push(e.to_string());
+            s.done = true;
+        }
+    }
+}
+
+/// Several sources: always take the packet with the smallest timestamp
+/// (ties go to the earlier source), as mergecap does.
+fn merge_sources(sources: &mut [Source], reader: &mut Reader, tick: &mut dyn FnMut(&[Source], &Reader)) {
+    for s in sources.iter_mut() {
+        refill(s, &mut reader.summary.input_errors);
+    }
+    loop {
+        let next = sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.head.as_ref().map(|h| (h.ts_ns, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        let head = sources[i].head.take().expect("chosen for its head");
+        let point = reader.point_of(&mut sources[i], head.interface);
+        reader.on_packet(point, head.ts_ns, head.linktype, &head.data, head.orig_len);
+        refill(&mut sources[i], &mut reader.summary.input_errors);
+        tick(sources, reader);
+    }
+}

@@ -1,0 +1,171 @@
+//! Flow records: one bidirectional conversation at one capture point.
+
+use super::{record, ColumnDoc, Record};
+
+record! {
+    /// A bidirectional flow, or one period of a long flow.
+    pub struct FlowRecord (kind = "flows") {
+        /// Stable id of the flow: the same in every period record of it and
+        /// in the call records made from it. Derived from the capture point,
+        /// the 5-tuple and the start time, so it does not depend on threads.
+        pub flow_id: i64,
+        /// `final` when the flow ended (or the input did), `period` for the
+        /// record a long flow emits at each period boundary (default 60 s of
+        /// capture time, aligned to the minute).
+        pub record_kind: String,
+        /// Time of the first packet this record counts.
+        pub start_ns: i64,
+        /// Time of the last packet this record counts.
+        pub end_ns: i64,
+        /// Time of the flow's first packet (equal to `start_ns` in the first record).
+        pub flow_start_ns: i64,
+        /// Where the packets were seen: the file's name (or `--point NAME=FILE`),
+        /// followed by `/interface` for pcapng files.
+        pub capture_point: String,
+        /// File the packets were read from (base name).
+        pub capture_file: String,
+        /// Interface name inside the capture (pcapng `if_name`, else `if<N>`).
+        pub capture_interface: String,
+        /// Outer 802.1Q/802.1ad VLAN id of the innermost Ethernet header.
+        pub vlan_outer: Option<i32>,
+        /// Inner VLAN id when the frame is double tagged (QinQ).
+        pub vlan_inner: Option<i32>,
+        /// Outermost tunnel: `vxlan`, `geneve`, `gre`, `erspan1`, `erspan2`,
+        /// `erspan3`, `ipip`, `ip6ip`; null when not tunnelled.
+        pub tunnel_type: Option<String>,
+        /// VNI, GRE key or ERSPAN session id of that tunnel.
+        pub tunnel_id: Option<i64>,
+        /// Source address of the tunnel's outer IP header (first packet).
+        pub tunnel_outer_src: Option<String>,
+        /// Destination address of the tunnel's outer IP header (first packet).
+        pub tunnel_outer_dst: Option<String>,
+        /// Number of nested tunnels.
+        pub tunnel_depth: Option<i32>,
+        /// Client MAC of the innermost Ethernet header.
+        pub client_mac: Option<String>,
+        /// Server MAC of the innermost Ethernet header.
+        pub server_mac: Option<String>,
+        /// 4 or 6.
+        pub ip_version: i32,
+        /// `tcp`, `udp`, `icmp`, `icmpv6`, or the IP protocol number.
+        pub l4_protocol: String,
+        /// Application protocol detected from the payload; null until L7
+        /// detection runs on the flow.
+        pub l7_protocol: Option<String>,
+        /// Client address (innermost IP header).
+        pub client_ip: String,
+        /// Client port; the ICMP echo identifier for ICMP echo flows.
+        pub client_port: i32,
+        /// Server address.
+        pub server_ip: String,
+        /// Server port; the ICMP echo identifier for ICMP echo flows.
+        pub server_port: i32,
+        /// How the client was chosen: `syn` (sender of the SYN), `synack`
+        /// (receiver of the SYN-ACK), `echo` (sender of the ICMP echo request),
+        /// `port` (the side with the well-known port is the server), or
+        /// `first_packet` (sender of the first packet seen).
+        pub client_by: String,
+        /// Packets from client to server.
+        pub client_packets: i64,
+        /// Packets from server to client.
+        pub server_packets: i64,
+        /// Bytes on the wire from client to server (whole frames, as captured
+        /// on the link, tunnel headers included).
+        pub client_bytes: i64,
+        /// Bytes on the wire from server to client.
+        pub server_bytes: i64,
+        /// Transport payload bytes from client to server (per headers, also
+        /// when the capture snapped them).
+        pub client_payload_bytes: i64,
+        /// Transport payload bytes from server to client.
+        pub server_payload_bytes: i64,
+        /// IP fragments from client to server that were reassembled.
+        pub client_fragments: i64,
+        /// IP fragments from server to client that were reassembled.
+        pub server_fragments: i64,
+        /// OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128).
+        pub client_tcp_flags: Option<i32>,
+        /// OR of the TCP flags the server sent.
+        pub server_tcp_flags: Option<i32>,
+        /// SYN segments (without ACK) from the client.
+        pub syn_count: Option<i64>,
+        /// SYN-ACK segments from the server.
+        pub synack_count: Option<i64>,
+        /// FIN segments from the client.
+        pub client_fin_count: Option<i64>,
+        /// FIN segments from the server.
+        pub server_fin_count: Option<i64>,
+        /// RST segments from the client.
+        pub client_rst_count: Option<i64>,
+        /// RST segments from the server.
+        pub server_rst_count: Option<i64>,
+        /// Handshake round trip on the client side of the capture point:
+        /// first ACK from the client after the SYN-ACK, minus that SYN-ACK.
+        pub rtt_client_ns: Option<i64>,
+        /// Handshake round trip on the server side of the capture point:
+        /// first SYN-ACK minus the last SYN before it.
+        pub rtt_server_ns: Option<i64>,
+        /// Client segments that resent data already seen (Wireshark's rule:
+        /// below the highest sequence sent, not explained as reordering).
+        pub client_retransmissions: Option<i64>,
+        /// Server segments that resent data already seen.
+        pub server_retransmissions: Option<i64>,
+        /// Client segments that filled a hole within an RTT of the hole
+        /// appearing (reordering rather than loss).
+        pub client_out_of_order: Option<i64>,
+        /// Server segments that filled a hole within an RTT.
+        pub server_out_of_order: Option<i64>,
+        /// Client segments advertising a zero receive window.
+        pub client_zero_window: Option<i64>,
+        /// Server segments advertising a zero receive window.
+        pub server_zero_window: Option<i64>,
+        /// Initial sequence number of the client (from its SYN).
+        pub client_isn: Option<i64>,
+        /// Initial sequence number of the server (from its SYN-ACK).
+        pub server_isn: Option<i64>,
+        /// IPv4 identification of the client's first SYN (NAT correlation key).
+        pub syn_ip_id: Option<i32>,
+        /// MSS option of the client's first SYN.
+        pub syn_mss: Option<i32>,
+        /// Window scale option of the client's first SYN.
+        pub syn_wscale: Option<i32>,
+        /// Timestamp option TSval of the client's first SYN.
+        pub syn_tsval: Option<i64>,
+        /// Smallest TTL / hop limit the client's packets carried (null if none seen).
+        pub client_ttl_min: Option<i32>,
+        /// Largest TTL / hop limit the client's packets carried.
+        pub client_ttl_max: Option<i32>,
+        /// Smallest TTL / hop limit the server's packets carried (null if none seen).
+        pub server_ttl_min: Option<i32>,
+        /// Largest TTL / hop limit the server's packets carried.
+        pub server_ttl_max: Option<i32>,
+        /// How the flow ended: `fin` (both sides sent FIN), `client_rst`,
+        /// `server_rst` (first RST after the handshake), `refused` (RST answered
+        /// the SYN), `no_synack` (SYN never answered), `half_closed` (one side's
+        /// FIN only, then idle), `timeout` (established, then idle),
+        /// `unknown_start` (handshake not captured, ended idle or by end of
+        /// input), `open` (still open when the input ended, or a `period` record).
+        pub close_type: String,
+    }
+}
+
+impl Record for FlowRecord {
+    const KIND: &'static str = "flows";
+    const ABOUT: &'static str = "One row per bidirectional flow per capture point (and per period for long flows). Written to `DIR/flows/date=YYYY-MM-DD/hour=HH/`.";
+
+    fn columns() -> Vec<ColumnDoc> {
+        Self::COLUMN_DOCS.to_vec()
+    }
+    fn schema() -> std::sync::Arc<arrow_schema::Schema> {
+        Self::arrow_schema()
+    }
+    fn to_batch(rows: &[Self]) -> arrow_array::RecordBatch {
+        Self::arrow_batch(rows)
+    }
+    fn partition_ns(&self) -> i64 {
+        self.start_ns
+    }
+    fn sort_key(&self) -> (i64, i64, i32) {
+        (self.start_ns, self.flow_id, i32::from(self.record_kind == "final"))
+    }
+}

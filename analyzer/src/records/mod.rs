@@ -1,0 +1,199 @@
+//! The only schema definition of flowtrail's output.
+//!
+//! Each record kind is declared once with [`record!`]: a struct whose
+//! fields carry `///` docs. From that one declaration come the Rust struct,
+//! the Arrow schema written to Parquet, the column builder, and the
+//! Markdown table that `flowtrail schema` prints and README.md embeds (a
+//! test fails when README.md is stale).
+
+pub mod flow;
+
+use std::sync::Arc;
+
+use arrow_array::builder::{ArrayBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Schema};
+
+pub use flow::FlowRecord;
+
+/// Version of the record schemas, written into every Parquet file's
+/// key-value metadata as `flowtrail.schema_version`.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// A Rust field type that maps onto one Arrow column.
+pub trait Column {
+    type Builder: ArrayBuilder;
+    /// Name shown in the schema table.
+    const TYPE_NAME: &'static str;
+    const NULLABLE: bool;
+    fn data_type() -> DataType;
+    fn builder(capacity: usize) -> Self::Builder;
+    fn append(b: &mut Self::Builder, v: &Self);
+}
+
+macro_rules! column {
+    ($ty:ty, $builder:ident, $dt:expr, $name:literal, |$b:ident, $v:ident| $some:expr, $optname:literal) => {
+        impl Column for $ty {
+            type Builder = $builder;
+            const TYPE_NAME: &'static str = $name;
+            const NULLABLE: bool = false;
+            fn data_type() -> DataType {
+                $dt
+            }
+            fn builder(capacity: usize) -> $builder {
+                $builder::with_capacity(capacity)
+            }
+            fn append($b: &mut $builder, $v: &$ty) {
+                $some
+            }
+        }
+        impl Column for Option<$ty> {
+            type Builder = $builder;
+            const TYPE_NAME: &'static str = $optname;
+            const NULLABLE: bool = true;
+            fn data_type() -> DataType {
+                $dt
+            }
+            fn builder(capacity: usize) -> $builder {
+                $builder::with_capacity(capacity)
+            }
+            fn append(b: &mut $builder, v: &Option<$ty>) {
+                match v {
+                    Some(x) => <$ty as Column>::append(b, x),
+                    None => b.append_null(),
+                }
+            }
+        }
+    };
+}
+
+column!(i64, Int64Builder, DataType::Int64, "int64", |b, v| b.append_value(*v), "int64?");
+column!(i32, Int32Builder, DataType::Int32, "int32", |b, v| b.append_value(*v), "int32?");
+column!(bool, BooleanBuilder, DataType::Boolean, "bool", |b, v| b.append_value(*v), "bool?");
+
+impl Column for String {
+    type Builder = StringBuilder;
+    const TYPE_NAME: &'static str = "string";
+    const NULLABLE: bool = false;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn builder(capacity: usize) -> StringBuilder {
+        StringBuilder::with_capacity(capacity, capacity * 16)
+    }
+    fn append(b: &mut StringBuilder, v: &String) {
+        b.append_value(v);
+    }
+}
+
+impl Column for Option<String> {
+    type Builder = StringBuilder;
+    const TYPE_NAME: &'static str = "string?";
+    const NULLABLE: bool = true;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn builder(capacity: usize) -> StringBuilder {
+        StringBuilder::with_capacity(capacity, capacity * 16)
+    }
+    fn append(b: &mut StringBuilder, v: &Option<String>) {
+        b.append_option(v.as_deref());
+    }
+}
+
+/// One documented column of a record kind.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnDoc {
+    pub name: &'static str,
+    pub type_name: &'static str,
+    pub doc: &'static str,
+}
+
+/// What every record kind offers the sinks.
+pub trait Record: Send + 'static {
+    /// Directory name under the output directory (`flows`, `calls`, …).
+    const KIND: &'static str;
+    /// One line on what a row is.
+    const ABOUT: &'static str;
+    fn columns() -> Vec<ColumnDoc>;
+    fn schema() -> Arc<Schema>;
+    fn to_batch(rows: &[Self]) -> RecordBatch
+    where
+        Self: Sized;
+    /// Nanosecond time that decides the record's `date=/hour=` partition.
+    fn partition_ns(&self) -> i64;
+    /// Total order used to write rows deterministically.
+    fn sort_key(&self) -> (i64, i64, i32);
+}
+
+/// Declares a record kind; see the module docs.
+macro_rules! record {
+    (
+        $(#[doc = $sdoc:literal])*
+        pub struct $name:ident (kind = $kind:literal) {
+            $( $(#[doc = $doc:literal])+ pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct $name {
+            $( $(#[doc = $doc])+ pub $field: $ty, )*
+        }
+
+        impl $name {
+            const COLUMN_DOCS: &'static [$crate::records::ColumnDoc] = &[
+                $( $crate::records::ColumnDoc {
+                    name: stringify!($field),
+                    type_name: <$ty as $crate::records::Column>::TYPE_NAME,
+                    doc: concat!($($doc),+),
+                }, )*
+            ];
+
+            fn arrow_schema() -> ::std::sync::Arc<::arrow_schema::Schema> {
+                ::std::sync::Arc::new(::arrow_schema::Schema::new(vec![
+                    $( ::arrow_schema::Field::new(
+                        stringify!($field),
+                        <$ty as $crate::records::Column>::data_type(),
+                        <$ty as $crate::records::Column>::NULLABLE,
+                    ), )*
+                ]))
+            }
+
+            fn arrow_batch(rows: &[Self]) -> ::arrow_array::RecordBatch {
+                $( let mut $field = <$ty as $crate::records::Column>::builder(rows.len()); )*
+                for r in rows {
+                    $( <$ty as $crate::records::Column>::append(&mut $field, &r.$field); )*
+                }
+                let columns: Vec<::arrow_array::ArrayRef> = vec![
+                    $( ::std::sync::Arc::new(::arrow_array::builder::ArrayBuilder::finish(&mut $field)), )*
+                ];
+                ::arrow_array::RecordBatch::try_new(Self::arrow_schema(), columns)
+                    .expect("builders follow the schema they were generated with")
+            }
+        }
+    };
+}
+pub(crate) use record;
+
+/// Renders a record kind's columns as a Markdown table.
+#[must_use]
+pub fn markdown_table<R: Record>() -> String {
+    let mut s = format!("### `{}`\n\n{}\n\n| column | type | meaning |\n|---|---|---|\n", R::KIND, R::ABOUT);
+    for c in R::columns() {
+        s.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.type_name, c.doc.trim().replace('|', "\\|")));
+    }
+    s
+}
+
+/// The whole schema document: every record kind, in dataflow order.
+#[must_use]
+pub fn schema_markdown() -> String {
+    let mut s = format!(
+        "Schema version {SCHEMA_VERSION}. Types: `?` marks a nullable column; \
+         times are nanoseconds since the Unix epoch (UTC); counters are per record \
+         (a `period` record counts only its own interval).\n\n"
+    );
+    s.push_str(&markdown_table::<FlowRecord>());
+    s
+}
+

@@ -1,0 +1,5 @@
+//! Where records leave flowtrail.
+
+pub mod parquet;
+
+pub use self::parquet::{ParquetSink, SinkStats};

@@ -1,0 +1,81 @@
+//! The end-of-run summary: what was read, what was made, what was lost.
+
+use std::fmt::Write as _;
+
+use crate::pipeline::RunSummary;
+
+/// Human-readable summary, printed to stderr at the end of a run.
+#[must_use]
+pub fn render(s: &RunSummary) -> String {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let mut o = String::new();
+    let _ = writeln!(o, "flowtrail summary");
+    let _ = writeln!(o, "  packets            {:>12}  ({} bytes)", s.packets, s.bytes);
+    let _ = writeln!(o, "  elapsed            {:>12.3} s  ({:.0} packets/s, {:.3} Gbit/s, {} workers)", secs, s.packets as f64 / secs, s.bytes as f64 * 8.0 / secs / 1e9, s.workers);
+    let _ = writeln!(o, "  non-IP frames      {:>12}", s.non_ip);
+    let errors: u64 = s.decode_errors.values().sum();
+    let _ = writeln!(o, "  decode errors      {:>12}", errors);
+    for (k, v) in &s.decode_errors {
+        let _ = writeln!(o, "    {k:<24} {v:>8}");
+    }
+    if s.unsupported_linktype > 0 {
+        let _ = writeln!(o, "  unsupported link   {:>12}", s.unsupported_linktype);
+    }
+    if s.capture.snapped > 0 {
+        let _ = writeln!(o, "  snapped packets    {:>12}  (captured shorter than on the wire)", s.capture.snapped);
+    }
+    if s.capture.dropped > 0 {
+        let _ = writeln!(o, "  capture drops      {:>12}  (reported by the capture file)", s.capture.dropped);
+    }
+    let d = &s.defrag;
+    if d.fragments > 0 {
+        let _ = writeln!(
+            o,
+            "  IP fragments       {:>12}  ({} datagrams reassembled, {} incomplete, {} over limits, {} overlaps, {} malformed)",
+            d.fragments, d.reassembled, d.timed_out, d.dropped_limit, d.overlaps, d.malformed
+        );
+    }
+    let f = &s.flows;
+    let _ = writeln!(o, "  flows              {:>12}  (tcp {}, udp {}, icmp {}, other {})", f.flows_tcp + f.flows_udp + f.flows_icmp + f.flows_other, f.flows_tcp, f.flows_udp, f.flows_icmp, f.flows_other);
+    if f.untracked_packets > 0 {
+        let _ = writeln!(o, "  untracked packets  {:>12}  (flow table full: raise --max-flows)", f.untracked_packets);
+    }
+    let _ = writeln!(o, "  flow records       {:>12}  ({} final, {} period) in {} files, {} bytes", s.sink.rows, f.records_final, f.records_period, s.sink.files, s.sink.bytes);
+    for e in &s.input_errors {
+        let _ = writeln!(o, "  INPUT ERROR        {e}");
+    }
+    o
+}
+
+/// The same as one JSON object, for scripts and benchmarks.
+#[must_use]
+pub fn to_json(s: &RunSummary) -> String {
+    let f = &s.flows;
+    serde_json::json!({
+        "packets": s.packets,
+        "bytes": s.bytes,
+        "elapsed_s": s.elapsed.as_secs_f64(),
+        "workers": s.workers,
+        "non_ip": s.non_ip,
+        "decode_errors": s.decode_errors,
+        "unsupported_linktype": s.unsupported_linktype,
+        "snapped": s.capture.snapped,
+        "capture_dropped": s.capture.dropped,
+        "fragments": s.defrag.fragments,
+        "reassembled": s.defrag.reassembled,
+        "defrag_incomplete": s.defrag.timed_out,
+        "defrag_over_limit": s.defrag.dropped_limit,
+        "flows_tcp": f.flows_tcp,
+        "flows_udp": f.flows_udp,
+        "flows_icmp": f.flows_icmp,
+        "flows_other": f.flows_other,
+        "untracked_packets": f.untracked_packets,
+        "max_concurrent_flows": f.max_concurrent_flows,
+        "records_final": f.records_final,
+        "records_period": f.records_period,
+        "rows_written": s.sink.rows,
+        "files_written": s.sink.files,
+        "input_errors": s.input_errors,
+    })
+    .to_string()
+}

@@ -1,0 +1,100 @@
+//! Where packets enter flowtrail.
+//!
+//! A [`PacketSource`] lends one packet at a time ([`RawPacket`]) with its
+//! capture timestamp in nanoseconds, the interface it was seen on and that
+//! interface's link type (a libpcap `LINKTYPE_*` number). Sources never
+//! decode past the capture format: the link layer and up belong to
+//! `flowtrail-decoders`.
+//!
+//! Today: pcap and pcapng files ([`pcap_file::PcapFileSource`]). Live rings
+//! (AF_PACKET TPACKET_V3, eBPF) implement the same trait later.
+
+pub mod pcap_file;
+
+use std::path::PathBuf;
+
+/// `LINKTYPE_*` numbers from <https://www.tcpdump.org/linktypes.html> that
+/// flowtrail decodes.
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+    /// DLT_RAW as some BSDs number it (12 on OpenBSD, 14 elsewhere).
+    pub const RAW_BSD12: u32 = 12;
+    pub const RAW_BSD14: u32 = 14;
+}
+
+/// One captured packet, lent by a source until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// Index of the interface in [`PacketSource::interfaces`].
+    pub interface: u32,
+    /// `LINKTYPE_*` of that interface.
+    pub linktype: u32,
+    /// The captured bytes (may be shorter than `orig_len` when snapped).
+    pub data: &'a [u8],
+    /// Length of the packet on the wire.
+    pub orig_len: u32,
+}
+
+/// An interface (capture point inside one source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// Name from the pcapng `if_name` option, else `if<N>`.
+    pub name: String,
+    pub linktype: u32,
+    pub snaplen: u32,
+}
+
+/// Counters a source keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Packets returned by `next_packet`.
+    pub packets: u64,
+    /// Captured bytes returned.
+    pub bytes: u64,
+    /// Packets whose captured length is below their wire length.
+    pub snapped: u64,
+    /// Blocks skipped because they are not packets (pcapng statistics, name
+    /// resolution, custom blocks) or packets on an unknown interface.
+    pub skipped_blocks: u64,
+    /// Packets the capture layer dropped (kernel or ring); 0 for files
+    /// except where a pcapng interface-statistics block reports drops.
+    pub dropped: u64,
+}
+
+/// Why a source stopped or could not start. Each variant says where.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The first bytes are neither a pcap nor a pcapng header.
+    #[error("{path}: not a pcap or pcapng file")]
+    UnknownFormat { path: PathBuf },
+    /// The file ends in the middle of a record.
+    #[error("{path}: truncated at byte offset {offset} (after {packets} packets): {detail}")]
+    Truncated { path: PathBuf, offset: u64, packets: u64, detail: String },
+    /// A record header is impossible (length beyond limits, bad block).
+    #[error("{path}: corrupt at byte offset {offset} (after {packets} packets): {detail}")]
+    Corrupt { path: PathBuf, offset: u64, packets: u64, detail: String },
+}
+
+/// A lending packet source. Time comes from the packets, never a clock.
+pub trait PacketSource {
+    /// The next packet, `Ok(None)` at a clean end of input. After an error
+    /// the source is finished; every packet before it was returned.
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+    /// Interfaces known so far (pcapng declares them as it goes).
+    fn interfaces(&self) -> &[InterfaceInfo];
+    fn stats(&self) -> CaptureStats;
+    /// Bytes consumed so far and total size when known, for progress bars.
+    fn progress(&self) -> (u64, Option<u64>);
+}
