@@ -5,6 +5,10 @@
 //! (RFC 5722 makes IPv6 overlaps fatal; we keep going and count them).
 //! A fragment cut short by the capture's snap length is zero-filled to its
 //! declared length so the datagram still completes for flow accounting.
+//! A datagram that never completes is not lost either: when it expires,
+//! its leading fragments (if the first one came) are handed on as a partial
+//! datagram so the flow still counts their frames and bytes, as tshark
+//! counts a first fragment that carries the transport header.
 //!
 //! Why not etherparse's `IpDefragPool`: it takes strictly sliced packets
 //! (which rejects snapped captures and our tunnel walk), and its own docs
@@ -49,6 +53,8 @@ pub struct DefragStats {
     pub overlaps: u64,
     /// Fragments with impossible offsets or lengths.
     pub malformed: u64,
+    /// Incomplete datagrams whose first fragment was still delivered.
+    pub partial_delivered: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +70,8 @@ struct FragKey {
 
 struct Pending {
     first_ts: i64,
+    last_ts: i64,
+    point: u32,
     /// Header view of the fragment at offset 0, once seen.
     base: Option<Packet<'static>>,
     data: Vec<u8>,
@@ -82,6 +90,9 @@ pub struct Datagram {
     pub data: Vec<u8>,
     pub frames: u32,
     pub wire_len: u32,
+    /// Capture point and time of the last fragment.
+    pub point: u32,
+    pub last_ts: i64,
 }
 
 pub struct Defragmenter {
@@ -89,6 +100,7 @@ pub struct Defragmenter {
     pending: HashMap<FragKey, Pending>,
     bytes: usize,
     next_expiry_ns: i64,
+    expired: Vec<Datagram>,
     pub stats: DefragStats,
 }
 
@@ -113,7 +125,7 @@ const MAX_DATAGRAM: u32 = 65_535 + 40;
 impl Defragmenter {
     #[must_use]
     pub fn new(cfg: DefragConfig) -> Self {
-        Defragmenter { cfg, pending: HashMap::new(), bytes: 0, next_expiry_ns: i64::MIN, stats: DefragStats::default() }
+        Defragmenter { cfg, pending: HashMap::new(), bytes: 0, next_expiry_ns: i64::MIN, expired: Vec::new(), stats: DefragStats::default() }
     }
 
     /// Adds a fragment (`p.ip.frag` is set); returns the datagram when
@@ -147,6 +159,8 @@ impl Defragmenter {
         }
         let entry = self.pending.entry(key).or_insert_with(|| Pending {
             first_ts: ts,
+            last_ts: ts,
+            point,
             base: None,
             data: Vec::new(),
             have: Vec::new(),
@@ -175,6 +189,7 @@ impl Defragmenter {
         }
         entry.frames += 1;
         entry.wire_len += wire_len;
+        entry.last_ts = entry.last_ts.max(ts);
         // Copy only the bytes no earlier fragment supplied (first copy wins).
         let captured = &p.payload[..p.payload.len().min(len as usize)];
         let mut overlapped = false;
@@ -207,31 +222,47 @@ impl Defragmenter {
         data.truncate(done.total.unwrap_or(0) as usize);
         let mut base = done.base.expect("checked complete");
         base.transport = Transport::Other;
-        Some(Datagram { base, data, frames: done.frames, wire_len: done.wire_len })
+        Some(Datagram { base, data, frames: done.frames, wire_len: done.wire_len, point: done.point, last_ts: done.last_ts })
     }
 
-    /// Drops datagrams older than the timeout.
+    /// Expires datagrams older than the timeout.
     fn expire(&mut self, now: i64) {
         let timeout = self.cfg.timeout_ns;
-        let mut freed = 0;
-        let mut expired = 0;
-        self.pending.retain(|_, p| {
-            let keep = now - p.first_ts <= timeout;
-            if !keep {
-                freed += p.data.len();
-                expired += 1;
-            }
-            keep
-        });
-        self.bytes -= freed;
-        self.stats.timed_out += expired;
+        let old: Vec<FragKey> = self.pending.iter().filter(|(_, p)| now - p.first_ts > timeout).map(|(k, _)| *k).collect();
+        for k in old {
+            let p = self.pending.remove(&k).expect("collected from the map");
+            self.give_up(p);
+        }
+    }
+
+    fn give_up(&mut self, p: Pending) {
+        self.bytes -= p.data.len();
+        self.stats.timed_out += 1;
+        let (Some(mut base), Some(&(0, end))) = (p.base, p.have.first()) else { return };
+        let mut data = p.data;
+        data.truncate(end as usize);
+        base.transport = Transport::Other;
+        self.stats.partial_delivered += 1;
+        self.expired.push(Datagram { base, data, frames: p.frames, wire_len: p.wire_len, point: p.point, last_ts: p.last_ts });
+    }
+
+    /// Partial datagrams given up on since the last call, oldest first.
+    pub fn take_expired(&mut self) -> Vec<Datagram> {
+        std::mem::take(&mut self.expired)
+    }
+
+    #[must_use]
+    pub fn has_expired(&self) -> bool {
+        !self.expired.is_empty()
     }
 
     /// The input ended: whatever is still incomplete never will be.
     pub fn finish(&mut self) {
-        self.stats.timed_out += self.pending.len() as u64;
-        self.pending.clear();
-        self.bytes = 0;
+        let mut rest: Vec<(FragKey, Pending)> = self.pending.drain().collect();
+        rest.sort_by_key(|(_, p)| p.first_ts);
+        for (_, p) in rest {
+            self.give_up(p);
+        }
     }
 }
 
@@ -324,6 +355,11 @@ mod tests {
         assert!(dg.is_none());
         d.finish();
         assert_eq!(d.stats.timed_out, 1);
+        // The leading fragments still reach the flow, with their frames.
+        let partial = d.take_expired();
+        assert_eq!(partial.len(), 1);
+        assert_eq!(partial[0].frames, 2);
+        assert_eq!(dissect_transport(&partial[0].base, &partial[0].data).unwrap().ports(), (12345, 53));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use flowtrail_capture::pcap_file::PcapFileSource;
 use flowtrail_capture::{CaptureStats, PacketSource};
 use flowtrail_decoders::wire::{dissect, dissect_transport, DecodeError, LinkType, Packet};
 
-use crate::defrag::{detach, DefragConfig, DefragStats, Defragmenter};
+use crate::defrag::{detach, Datagram, DefragConfig, DefragStats, Defragmenter};
 use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
 use crate::records::FlowRecord;
 use crate::sink::{ParquetSink, SinkStats};
@@ -264,13 +264,29 @@ impl Reader {
             self.engine.dispatch(info, &p);
             return;
         }
-        let Some(dg) = self.defrag.push(ts_ns, point, orig_len, &p) else { return };
+        if let Some(dg) = self.defrag.push(ts_ns, point, orig_len, &p) {
+            self.dispatch_datagram(&dg);
+        }
+        if self.defrag.has_expired() {
+            self.flush_partial_datagrams();
+        }
+    }
+
+    fn dispatch_datagram(&mut self, dg: &Datagram) {
         match dissect_transport(&dg.base, &dg.data) {
             Ok(q) => {
-                let info = PacketInfo { ts_ns, point, wire_len: dg.wire_len, frames: dg.frames };
+                let info = PacketInfo { ts_ns: dg.last_ts, point: dg.point, wire_len: dg.wire_len, frames: dg.frames };
                 self.engine.dispatch(info, &q);
             }
             Err(e) => self.count_error(e),
+        }
+    }
+
+    /// Incomplete datagrams given up by the reassembler still count in
+    /// their flows, at the time of their last fragment.
+    fn flush_partial_datagrams(&mut self) {
+        for dg in self.defrag.take_expired() {
+            self.dispatch_datagram(&dg);
         }
     }
 }
@@ -398,6 +414,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
         b.finish_and_clear();
     }
     reader.defrag.finish();
+    reader.flush_partial_datagrams();
     let Reader { engine, defrag, mut summary, .. } = reader;
     summary.defrag = defrag.stats;
     summary.flows = engine.finish();

@@ -31,8 +31,8 @@ pub fn render(s: &RunSummary) -> String {
     if d.fragments > 0 {
         let _ = writeln!(
             o,
-            "  IP fragments       {:>12}  ({} datagrams reassembled, {} incomplete, {} over limits, {} overlaps, {} malformed)",
-            d.fragments, d.reassembled, d.timed_out, d.dropped_limit, d.overlaps, d.malformed
+            "  IP fragments       {:>12}  ({} datagrams reassembled, {} incomplete ({} counted from their first fragment), {} over limits, {} overlaps, {} malformed)",
+            d.fragments, d.reassembled, d.timed_out, d.partial_delivered, d.dropped_limit, d.overlaps, d.malformed
         );
     }
     let f = &s.flows;

@@ -6,7 +6,20 @@
 use flowtrail_tests::{compare_totals, conv_totals, corpus, flow_totals, is_capture, read_conv_tsv, replay_flows};
 
 /// Captures where flowtrail and tshark count differently, and why.
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "ndpi/capwap_data.pcapng",
+        "CAPWAP data (UDP 5247, 802.11 frames inside) is not decapsulated: flowtrail reports the outer UDP flow, tshark the inner TCP one",
+    ),
+    (
+        "zeek/ipv6-mobility-dst-opts.pcap",
+        "Destination Options that tshark marks malformed: tshark counts 1 of the 3 frames, flowtrail decodes 2 and counts the third as truncated_ipv6",
+    ),
+];
+
+/// Below this share of agreeing 5-tuples the test fails even if every
+/// disagreement is listed above.
+const MIN_AGREEMENT_PCT: f64 = 99.5;
 
 #[test]
 fn corpus_conversations_agree_with_tshark() {
@@ -56,4 +69,5 @@ fn corpus_conversations_agree_with_tshark() {
     println!("corpus: {checked} captures, {agree}/{total} TCP/UDP 5-tuples agree with tshark ({pct:.2}%)");
     assert!(checked > 100, "expected the corpus tables, found {checked}");
     assert!(unexplained.is_empty(), "unexplained disagreements in: {unexplained:?}");
+    assert!(pct >= MIN_AGREEMENT_PCT, "agreement {pct:.2}% below {MIN_AGREEMENT_PCT}%");
 }

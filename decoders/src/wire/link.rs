@@ -10,6 +10,7 @@ const ETH_QINQ: u16 = 0x88a8;
 const ETH_QINQ_OLD: u16 = 0x9100;
 const ETH_MPLS: u16 = 0x8847;
 const ETH_MPLS_MC: u16 = 0x8848;
+const ETH_PPPOE_SESSION: u16 = 0x8864;
 
 /// Ethernet II frame (no FCS), as carried by captures and by VXLAN,
 /// GENEVE, GRE-TEB and ERSPAN.
@@ -58,6 +59,7 @@ pub(super) fn ethertype_payload<'a>(
         ETH_IPV4 => ip::ipv4(p, b, depth),
         ETH_IPV6 => ip::ipv6(p, b, depth),
         ETH_MPLS | ETH_MPLS_MC => mpls(p, b, depth),
+        ETH_PPPOE_SESSION => pppoe_session(p, b, depth),
         ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => Err(DecodeError::Malformed(Layer::Vlan, "too many tags")),
         _ => Err(DecodeError::NotIp),
     }
@@ -139,4 +141,66 @@ pub(super) fn null<'a>(p: &mut Packet<'a>, b: &'a [u8], network_order: bool) -> 
         10 | 24 | 28 | 30 => ip::ipv6(p, &b[4..], 0),
         _ => Err(DecodeError::NotIp),
     }
+}
+
+/// PPPoE session stage (RFC 2516): 6-byte header, then a PPP protocol.
+pub(super) fn pppoe_session<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8) -> Result<(), DecodeError> {
+    if b.len() < 8 {
+        return Err(DecodeError::Truncated(Layer::Link));
+    }
+    let len = usize::from(be16(b, 4));
+    let end = (6 + len).min(b.len());
+    if end < 8 {
+        return Err(DecodeError::Malformed(Layer::Link, "PPPoE length below 2"));
+    }
+    ppp_protocol(p, be16(b, 6), &b[8..end], depth)
+}
+
+/// PPP in HDLC-like framing (RFC 1662): optional 0xff 0x03, then the
+/// protocol (one byte when compressed, RFC 1661 §6.5).
+pub(super) fn ppp<'a>(p: &mut Packet<'a>, b: &'a [u8]) -> Result<(), DecodeError> {
+    let b = if b.starts_with(&[0xff, 0x03]) { &b[2..] } else { b };
+    match b.first() {
+        None => Err(DecodeError::Truncated(Layer::Link)),
+        Some(x) if x & 1 == 1 => ppp_protocol(p, u16::from(*x), &b[1..], 0),
+        Some(_) if b.len() < 2 => Err(DecodeError::Truncated(Layer::Link)),
+        Some(_) => ppp_protocol(p, be16(b, 0), &b[2..], 0),
+    }
+}
+
+fn ppp_protocol<'a>(p: &mut Packet<'a>, proto: u16, b: &'a [u8], depth: u8) -> Result<(), DecodeError> {
+    match proto {
+        0x0021 => ip::ipv4(p, b, depth),
+        0x0057 => ip::ipv6(p, b, depth),
+        _ => Err(DecodeError::NotIp),
+    }
+}
+
+/// Linux NFLOG: 4-byte header (family, version, resource id), then TLVs
+/// in host byte order, 4-byte aligned; type 9 carries the packet.
+/// <https://www.tcpdump.org/linktypes/LINKTYPE_NFLOG.html>
+pub(super) fn nflog<'a>(p: &mut Packet<'a>, b: &'a [u8]) -> Result<(), DecodeError> {
+    const NFULA_PAYLOAD: u16 = 9;
+    if b.len() < 4 {
+        return Err(DecodeError::Truncated(Layer::Link));
+    }
+    let family = b[0];
+    let mut rest = &b[4..];
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let kind = u16::from_le_bytes([rest[2], rest[3]]) & 0x7fff;
+        if len < 4 || len > rest.len() {
+            return Err(DecodeError::Malformed(Layer::Link, "NFLOG TLV length"));
+        }
+        if kind == NFULA_PAYLOAD {
+            let payload = &rest[4..len];
+            return match family {
+                2 => ip::ipv4(p, payload, 0),
+                10 => ip::ipv6(p, payload, 0),
+                _ => ip::any_ip(p, payload, 0),
+            };
+        }
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    Err(DecodeError::NotIp)
 }

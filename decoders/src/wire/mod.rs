@@ -1,8 +1,9 @@
 //! L2–L4 dissection into one [`Packet`] view.
 //!
 //! [`dissect`] walks a frame from its link layer to the innermost transport
-//! header, descending through VLAN tags and tunnels (VXLAN, GENEVE, GRE with
-//! ERSPAN I/II/III, IP-in-IP, IPv6-in-IP, MPLS). The result describes the
+//! header, descending through VLAN tags, MPLS, PPPoE and tunnels (VXLAN,
+//! VXLAN-GPE with NSH, GENEVE, GRE and GRE-in-UDP with ERSPAN I/II/III,
+//! IP-in-IP, IPv6-in-IP, GTP-U, Teredo). The result describes the
 //! *innermost* IP packet and transport header; the outermost tunnel is kept
 //! in [`Tunnel`] so a flow record can name its underlay.
 //!
@@ -40,6 +41,12 @@ pub enum LinkType {
     Null,
     /// OpenBSD loopback, address family in network byte order.
     Loop,
+    /// PPP in HDLC-like framing (`DLT_PPP`, `DLT_PPP_SERIAL`).
+    Ppp,
+    /// PPPoE without its Ethernet header (`DLT_PPP_ETHER`).
+    PppEther,
+    /// Linux netfilter NFLOG (`iptables -j NFLOG` captures).
+    Nflog,
 }
 
 impl LinkType {
@@ -55,6 +62,9 @@ impl LinkType {
             229 => Self::Ipv6,
             0 => Self::Null,
             108 => Self::Loop,
+            9 | 50 => Self::Ppp,
+            51 => Self::PppEther,
+            239 => Self::Nflog,
             _ => return None,
         })
     }
@@ -168,6 +178,12 @@ pub enum TunnelKind {
     IpInIp,
     /// IPv4 or IPv6 carried directly in IPv6 or IPv4 (protocol 41).
     Ipv6InIp,
+    /// GTP-U user plane (UDP 2152), id is the TEID.
+    Gtpu,
+    /// Teredo (UDP 3544): IPv6 in UDP.
+    Teredo,
+    /// VXLAN-GPE (UDP 4790), possibly with an NSH header.
+    VxlanGpe,
 }
 
 impl TunnelKind {
@@ -183,6 +199,9 @@ impl TunnelKind {
             Self::ErspanIII => "erspan3",
             Self::IpInIp => "ipip",
             Self::Ipv6InIp => "ip6ip",
+            Self::Gtpu => "gtpu",
+            Self::Teredo => "teredo",
+            Self::VxlanGpe => "vxlan-gpe",
         }
     }
 }
@@ -349,6 +368,9 @@ pub fn dissect(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> 
         LinkType::Ipv6 => ip::ipv6(&mut p, frame, 0)?,
         LinkType::Null => link::null(&mut p, frame, false)?,
         LinkType::Loop => link::null(&mut p, frame, true)?,
+        LinkType::Ppp => link::ppp(&mut p, frame)?,
+        LinkType::PppEther => link::pppoe_session(&mut p, frame, 0)?,
+        LinkType::Nflog => link::nflog(&mut p, frame)?,
     }
     Ok(p)
 }

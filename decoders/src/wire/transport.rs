@@ -125,7 +125,11 @@ fn tcp_options(mut o: &[u8]) -> TcpOptions {
 
 const VXLAN_PORT: u16 = 4789;
 const VXLAN_LINUX_PORT: u16 = 8472;
+const VXLAN_GPE_PORT: u16 = 4790;
 const GENEVE_PORT: u16 = 6081;
+const GTPU_PORT: u16 = 2152;
+const TEREDO_PORT: u16 = 3544;
+const GRE_UDP_PORT: u16 = 4754;
 
 fn udp<'a>(p: &mut Packet<'a>, b: &'a [u8], claimed: u32, depth: u8) -> Result<(), DecodeError> {
     if b.len() < 8 {
@@ -140,14 +144,21 @@ fn udp<'a>(p: &mut Packet<'a>, b: &'a [u8], claimed: u32, depth: u8) -> Result<(
         return Err(DecodeError::Malformed(Layer::Udp, "length below 8"));
     }
     let payload = &b[8..(claimed as usize).min(b.len())];
-    if dst_port == VXLAN_PORT || dst_port == VXLAN_LINUX_PORT || dst_port == GENEVE_PORT {
+    let tunnel_port = |port: u16| {
+        matches!(port, VXLAN_PORT | VXLAN_LINUX_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT | GRE_UDP_PORT)
+    };
+    let teredo = src_port == TEREDO_PORT || dst_port == TEREDO_PORT;
+    if tunnel_port(dst_port) || teredo || (src_port == GTPU_PORT) {
         // A tunnel port carrying something that does not decode as that
         // tunnel is plain UDP: garbage on a known port is not a tunnel.
         let saved = *p;
-        let decap = if dst_port == GENEVE_PORT {
-            tunnel::geneve(p, payload, depth)
-        } else {
-            tunnel::vxlan(p, payload, depth)
+        let decap = match dst_port {
+            GENEVE_PORT => tunnel::geneve(p, payload, depth),
+            VXLAN_PORT | VXLAN_LINUX_PORT => tunnel::vxlan(p, payload, depth),
+            VXLAN_GPE_PORT => tunnel::vxlan_gpe(p, payload, depth),
+            GRE_UDP_PORT => tunnel::gre(p, payload, payload.len() as u32, depth),
+            _ if teredo => tunnel::teredo(p, payload, depth),
+            _ => tunnel::gtpu(p, payload, depth),
         };
         if decap.is_ok() {
             return Ok(());

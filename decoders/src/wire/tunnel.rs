@@ -1,6 +1,8 @@
-//! Tunnel decapsulation: VXLAN (RFC 7348), GENEVE (RFC 8926), GRE (RFC 2784,
-//! RFC 2890 key and sequence), ERSPAN types I, II and III
-//! (draft-foschiano-erspan), IP-in-IP (RFC 2003) and IPv6-in-IP (RFC 4213).
+//! Tunnel decapsulation: VXLAN (RFC 7348), VXLAN-GPE
+//! (draft-ietf-nvo3-vxlan-gpe) with NSH (RFC 8300), GENEVE (RFC 8926), GRE
+//! (RFC 2784, RFC 2890 key and sequence) also over UDP (RFC 8086), ERSPAN
+//! types I, II and III (draft-foschiano-erspan), IP-in-IP (RFC 2003),
+//! IPv6-in-IP (RFC 4213), GTP-U (3GPP TS 29.281) and Teredo (RFC 4380).
 //!
 //! Entering a tunnel records the outer addresses the first time (the
 //! outermost tunnel is the one a record names) and counts depth; the walk
@@ -142,4 +144,96 @@ fn by_protocol_type<'a>(p: &mut Packet<'a>, proto: u16, b: &'a [u8], depth: u8) 
         link::ETH_IPV6 => ip::ipv6(p, b, depth),
         _ => Err(DecodeError::Unsupported("tunnel_payload")),
     }
+}
+
+/// VXLAN-GPE: the P flag announces a next-protocol byte (1 IPv4, 2 IPv6,
+/// 3 Ethernet, 4 NSH).
+pub(super) fn vxlan_gpe<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8) -> Result<(), DecodeError> {
+    if b.len() < 8 {
+        return Err(DecodeError::Truncated(Layer::Tunnel));
+    }
+    if b[0] & 0x04 == 0 {
+        return Err(DecodeError::Malformed(Layer::Tunnel, "VXLAN-GPE P flag not set"));
+    }
+    let vni = be32(b, 4) >> 8;
+    let depth = enter(p, TunnelKind::VxlanGpe, vni, depth)?;
+    gpe_next(p, b[3], &b[8..], depth, true)
+}
+
+fn gpe_next<'a>(p: &mut Packet<'a>, next: u8, b: &'a [u8], depth: u8, nsh_allowed: bool) -> Result<(), DecodeError> {
+    match next {
+        1 => ip::ipv4(p, b, depth),
+        2 => ip::ipv6(p, b, depth),
+        3 => link::ethernet(p, b, depth),
+        4 if nsh_allowed => {
+            // NSH base header: length in 4-byte words (6 bits), next protocol.
+            if b.len() < 8 {
+                return Err(DecodeError::Truncated(Layer::Tunnel));
+            }
+            let len = usize::from(be16(b, 0) & 0x3f) * 4;
+            if len < 8 || b.len() < len {
+                return Err(DecodeError::Malformed(Layer::Tunnel, "NSH length"));
+            }
+            gpe_next(p, b[3], &b[len..], depth, false)
+        }
+        _ => Err(DecodeError::Unsupported("tunnel_payload")),
+    }
+}
+
+/// GTP-U: version 1, protocol type GTP, message G-PDU (255); optional
+/// sequence/N-PDU/extension fields; then an IP packet.
+pub(super) fn gtpu<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8) -> Result<(), DecodeError> {
+    if b.len() < 8 {
+        return Err(DecodeError::Truncated(Layer::Tunnel));
+    }
+    let flags = b[0];
+    if flags >> 5 != 1 || flags & 0x10 == 0 {
+        return Err(DecodeError::Malformed(Layer::Tunnel, "not GTPv1"));
+    }
+    if b[1] != 0xff {
+        return Err(DecodeError::Unsupported("gtp_signalling"));
+    }
+    let teid = be32(b, 4);
+    let mut off = 8;
+    if flags & 0x07 != 0 {
+        if b.len() < 12 {
+            return Err(DecodeError::Truncated(Layer::Tunnel));
+        }
+        let mut next_ext = b[11];
+        off = 12;
+        // Extension headers: length in 4-byte units, last byte is the next type.
+        let mut guard = 0;
+        while flags & 0x04 != 0 && next_ext != 0 {
+            guard += 1;
+            let Some(&units) = b.get(off) else { return Err(DecodeError::Truncated(Layer::Tunnel)) };
+            let len = usize::from(units) * 4;
+            if len == 0 || guard > 8 || b.len() < off + len {
+                return Err(DecodeError::Malformed(Layer::Tunnel, "GTP extension header"));
+            }
+            next_ext = b[off + len - 1];
+            off += len;
+        }
+    }
+    let depth = enter(p, TunnelKind::Gtpu, teid, depth)?;
+    ip::any_ip(p, &b[off..], depth)
+}
+
+/// Teredo: IPv6 in UDP, optionally behind authentication (type 1) and
+/// origin indication (type 0) headers.
+pub(super) fn teredo<'a>(p: &mut Packet<'a>, mut b: &'a [u8], depth: u8) -> Result<(), DecodeError> {
+    if b.len() >= 4 && b[0] == 0 && b[1] == 1 {
+        let auth = 4 + usize::from(b[2]) + usize::from(b[3]) + 9;
+        if b.len() < auth {
+            return Err(DecodeError::Truncated(Layer::Tunnel));
+        }
+        b = &b[auth..];
+    }
+    if b.len() >= 8 && b[0] == 0 && b[1] == 0 {
+        b = &b[8..];
+    }
+    if b.len() < 40 || b[0] >> 4 != 6 || usize::from(be16(b, 4)) + 40 != b.len() {
+        return Err(DecodeError::Malformed(Layer::Tunnel, "not IPv6 in Teredo"));
+    }
+    let depth = enter(p, TunnelKind::Teredo, 0, depth)?;
+    ip::ipv6(p, b, depth)
 }
