@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Idempotent machine setup for flowtrail: what replay and the tests need.
 #   scripts/setup.sh          build deps only (nothing: the Rust toolchain is enough)
+#   scripts/setup.sh --run    + DuckDB (Python) to query the output
 #   scripts/setup.sh --test   + tshark, tcpdump, real servers for pcaps/, DuckDB (Python)
 #   scripts/setup.sh --bench  + peers for the benchmark table (ndpiReader, argus, wrk)
 # The eBPF toolchain for live XDP/TC capture is scripts/setup-ebpf.sh.
 set -euo pipefail
-want_test=0; want_bench=0
+want_run=0; want_test=0; want_bench=0
 for a in "$@"; do
-  case "$a" in --test) want_test=1 ;; --bench) want_test=1; want_bench=1 ;; esac
+  case "$a" in
+    --run) want_run=1 ;;
+    --test) want_run=1; want_test=1 ;;
+    --bench) want_run=1; want_test=1; want_bench=1 ;;
+    *) echo "setup: unknown option $a" >&2; exit 2 ;;
+  esac
 done
+command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust with rustup first" >&2; exit 1; }
 
 apt_install() {
   local missing=()
@@ -25,6 +32,8 @@ apt_install() {
 if [ "$want_test" = 1 ]; then
   apt_install tshark tcpdump iproute2 iptables nginx-light dnsmasq-base \
     bind9-dnsutils redis-server redis-tools curl socat netcat-openbsd python3-scapy
+fi
+if [ "$want_run" = 1 ]; then
   python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
 fi
 if [ "$want_bench" = 1 ]; then

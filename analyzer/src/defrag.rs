@@ -117,6 +117,7 @@ pub fn detach(p: &Packet<'_>) -> Packet<'static> {
         transport: p.transport,
         payload: &[],
         payload_len: p.payload_len,
+        uncaptured: p.uncaptured,
     }
 }
 
@@ -125,7 +126,14 @@ const MAX_DATAGRAM: u32 = 65_535 + 40;
 impl Defragmenter {
     #[must_use]
     pub fn new(cfg: DefragConfig) -> Self {
-        Defragmenter { cfg, pending: HashMap::new(), bytes: 0, next_expiry_ns: i64::MIN, expired: Vec::new(), stats: DefragStats::default() }
+        Defragmenter {
+            cfg,
+            pending: HashMap::new(),
+            bytes: 0,
+            next_expiry_ns: i64::MIN,
+            expired: Vec::new(),
+            stats: DefragStats::default(),
+        }
     }
 
     /// Adds a fragment (`p.ip.frag` is set); returns the datagram when
@@ -140,7 +148,7 @@ impl Defragmenter {
         let len = p.payload_len;
         let start = frag.offset;
         let end = start.saturating_add(len);
-        if end > MAX_DATAGRAM || (frag.more && len % 8 != 0) || len == 0 {
+        if end > MAX_DATAGRAM || len == 0 {
             self.stats.malformed += 1;
             return None;
         }
@@ -211,7 +219,8 @@ impl Defragmenter {
             self.stats.overlaps += 1;
         }
         insert_range(&mut entry.have, start, end);
-        let complete = entry.total.is_some_and(|t| entry.have.len() == 1 && entry.have[0] == (0, t)) && entry.base.is_some();
+        let complete =
+            entry.total.is_some_and(|t| entry.have.len() == 1 && entry.have[0] == (0, t)) && entry.base.is_some();
         if !complete {
             return None;
         }
@@ -222,13 +231,21 @@ impl Defragmenter {
         data.truncate(done.total.unwrap_or(0) as usize);
         let mut base = done.base.expect("checked complete");
         base.transport = Transport::Other;
-        Some(Datagram { base, data, frames: done.frames, wire_len: done.wire_len, point: done.point, last_ts: done.last_ts })
+        Some(Datagram {
+            base,
+            data,
+            frames: done.frames,
+            wire_len: done.wire_len,
+            point: done.point,
+            last_ts: done.last_ts,
+        })
     }
 
     /// Expires datagrams older than the timeout.
     fn expire(&mut self, now: i64) {
         let timeout = self.cfg.timeout_ns;
-        let old: Vec<FragKey> = self.pending.iter().filter(|(_, p)| now - p.first_ts > timeout).map(|(k, _)| *k).collect();
+        let old: Vec<FragKey> =
+            self.pending.iter().filter(|(_, p)| now - p.first_ts > timeout).map(|(k, _)| *k).collect();
         for k in old {
             let p = self.pending.remove(&k).expect("collected from the map");
             self.give_up(p);
@@ -243,7 +260,14 @@ impl Defragmenter {
         data.truncate(end as usize);
         base.transport = Transport::Other;
         self.stats.partial_delivered += 1;
-        self.expired.push(Datagram { base, data, frames: p.frames, wire_len: p.wire_len, point: p.point, last_ts: p.last_ts });
+        self.expired.push(Datagram {
+            base,
+            data,
+            frames: p.frames,
+            wire_len: p.wire_len,
+            point: p.point,
+            last_ts: p.last_ts,
+        });
     }
 
     /// Partial datagrams given up on since the last call, oldest first.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use flowtrail_capture::pcap_file::PcapFileSource;
 use flowtrail_capture::{CaptureStats, PacketSource};
-use flowtrail_decoders::wire::{dissect, dissect_transport, DecodeError, LinkType, Packet};
+use flowtrail_decoders::wire::{dissect_frame, dissect_transport, DecodeError, LinkType, Packet};
 
 use crate::defrag::{detach, Datagram, DefragConfig, DefragStats, Defragmenter};
 use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
@@ -83,8 +83,16 @@ enum Msg {
 }
 
 enum Engine {
-    Inline { table: FlowTable, sink: Sender<Vec<FlowRecord>> },
-    Sharded { txs: Vec<Sender<Msg>>, batches: Vec<Vec<Item>>, recycle: Receiver<Vec<Item>>, handles: Vec<std::thread::JoinHandle<TableStats>> },
+    Inline {
+        table: FlowTable,
+        sink: Sender<Vec<FlowRecord>>,
+    },
+    Sharded {
+        txs: Vec<Sender<Msg>>,
+        batches: Vec<Vec<Item>>,
+        recycle: Receiver<Vec<Item>>,
+        handles: Vec<std::thread::JoinHandle<TableStats>>,
+    },
 }
 
 impl Engine {
@@ -255,7 +263,7 @@ impl Reader {
             self.summary.unsupported_linktype += 1;
             return;
         };
-        let p = match dissect(link, data) {
+        let p = match dissect_frame(link, data, orig_len) {
             Ok(p) => p,
             Err(e) => return self.count_error(e),
         };
@@ -319,13 +327,14 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     let (sink_tx, sink_rx) = bounded::<Vec<FlowRecord>>(64);
     let out_dir = opts.out_dir.clone();
     let run_id = opts.run_id.clone();
-    let writer = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(move || -> anyhow::Result<SinkStats> {
-        let mut sink = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
-        for recs in sink_rx {
-            sink.write(recs)?;
-        }
-        sink.close()
-    })?;
+    let writer =
+        std::thread::Builder::new().name("flowtrail-writer".into()).spawn(move || -> anyhow::Result<SinkStats> {
+            let mut sink = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
+            for recs in sink_rx {
+                sink.write(recs)?;
+            }
+            sink.close()
+        })?;
 
     let workers = opts.workers.max(1);
     let engine = if workers == 1 {
@@ -337,7 +346,11 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
         for i in 0..workers {
             let (tx, rx) = bounded(16);
             let (cfg, recycle, sink) = (opts.flow.clone(), recycle_tx.clone(), sink_tx.clone());
-            handles.push(std::thread::Builder::new().name(format!("flowtrail-shard-{i}")).spawn(move || worker(cfg, rx, recycle, sink))?);
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("flowtrail-shard-{i}"))
+                    .spawn(move || worker(cfg, rx, recycle, sink))?,
+            );
             txs.push(tx);
         }
         drop(sink_tx);
@@ -355,8 +368,10 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     let bar = (opts.progress && std::io::stderr().is_terminal() && total_bytes > 32 << 20).then(|| {
         let bar = indicatif::ProgressBar::new(total_bytes);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {percent}% {msg} eta {eta}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bar:40} {percent}% {msg} eta {eta}",
+            )
+            .expect("valid template"),
         );
         bar
     });
@@ -379,7 +394,8 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
                     } else {
                         // First packet of an interface (rare): copy it so
                         // the source can be asked for the interface's name.
-                        let (iface, ts, lt, orig, data) = (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
+                        let (iface, ts, lt, orig, data) =
+                            (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
                         let point = reader.point_of(&mut src, iface);
                         reader.on_packet(point, ts, lt, &data, orig);
                     }
@@ -442,7 +458,8 @@ fn refill(s: &mut Source, errors: &mut Vec<String>) {
         Ok(Some(p)) => {
             let mut data = Vec::new();
             data.extend_from_slice(p.data);
-            s.head = Some(Head { ts_ns: p.ts_ns, interface: p.interface, linktype: p.linktype, orig_len: p.orig_len, data });
+            s.head =
+                Some(Head { ts_ns: p.ts_ns, interface: p.interface, linktype: p.linktype, orig_len: p.orig_len, data });
         }
         Ok(None) => s.done = true,
         Err(e) => {
@@ -459,11 +476,7 @@ fn merge_sources(sources: &mut [Source], reader: &mut Reader, tick: &mut dyn FnM
         refill(s, &mut reader.summary.input_errors);
     }
     loop {
-        let next = sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.head.as_ref().map(|h| (h.ts_ns, i)))
-            .min();
+        let next = sources.iter().enumerate().filter_map(|(i, s)| s.head.as_ref().map(|h| (h.ts_ns, i))).min();
         let Some((_, i)) = next else { break };
         let head = sources[i].head.take().expect("chosen for its head");
         let point = reader.point_of(&mut sources[i], head.interface);

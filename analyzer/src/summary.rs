@@ -11,7 +11,14 @@ pub fn render(s: &RunSummary) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "flowtrail summary");
     let _ = writeln!(o, "  packets            {:>12}  ({} bytes)", s.packets, s.bytes);
-    let _ = writeln!(o, "  elapsed            {:>12.3} s  ({:.0} packets/s, {:.3} Gbit/s, {} workers)", secs, s.packets as f64 / secs, s.bytes as f64 * 8.0 / secs / 1e9, s.workers);
+    let _ = writeln!(
+        o,
+        "  elapsed            {:>12.3} s  ({:.0} packets/s, {:.3} Gbit/s, {} workers)",
+        secs,
+        s.packets as f64 / secs,
+        s.bytes as f64 * 8.0 / secs / 1e9,
+        s.workers
+    );
     let _ = writeln!(o, "  non-IP frames      {:>12}", s.non_ip);
     let errors: u64 = s.decode_errors.values().sum();
     let _ = writeln!(o, "  decode errors      {:>12}", errors);
@@ -36,11 +43,23 @@ pub fn render(s: &RunSummary) -> String {
         );
     }
     let f = &s.flows;
-    let _ = writeln!(o, "  flows              {:>12}  (tcp {}, udp {}, icmp {}, other {})", f.flows_tcp + f.flows_udp + f.flows_icmp + f.flows_other, f.flows_tcp, f.flows_udp, f.flows_icmp, f.flows_other);
+    let _ = writeln!(
+        o,
+        "  flows              {:>12}  (tcp {}, udp {}, icmp {}, other {})",
+        f.flows_tcp + f.flows_udp + f.flows_icmp + f.flows_other,
+        f.flows_tcp,
+        f.flows_udp,
+        f.flows_icmp,
+        f.flows_other
+    );
     if f.untracked_packets > 0 {
         let _ = writeln!(o, "  untracked packets  {:>12}  (flow table full: raise --max-flows)", f.untracked_packets);
     }
-    let _ = writeln!(o, "  flow records       {:>12}  ({} final, {} period) in {} files, {} bytes", s.sink.rows, f.records_final, f.records_period, s.sink.files, s.sink.bytes);
+    let _ = writeln!(
+        o,
+        "  flow records       {:>12}  ({} final, {} period) in {} files, {} bytes",
+        s.sink.rows, f.records_final, f.records_period, s.sink.files, s.sink.bytes
+    );
     for e in &s.input_errors {
         let _ = writeln!(o, "  INPUT ERROR        {e}");
     }

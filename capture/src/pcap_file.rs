@@ -64,12 +64,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pcap_parser::nom::IResult;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_interfacestatisticsblock_be, parse_interfacestatisticsblock_le, parse_pcap_frame,
-    parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header, parse_sectionheaderblock,
-    parse_simplepacketblock_be, parse_simplepacketblock_le, LegacyPcapBlock, LegacyPcapReader,
-    OptionCode, PcapError, PcapNGOption, PcapNGReader, BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, ISB_MAGIC,
-    SHB_MAGIC, SPB_MAGIC,
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le, parse_interfacestatisticsblock_be,
+    parse_interfacestatisticsblock_le, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified,
+    parse_pcap_header, parse_sectionheaderblock, parse_simplepacketblock_be, parse_simplepacketblock_le,
+    LegacyPcapBlock, LegacyPcapReader, OptionCode, PcapError, PcapNGOption, PcapNGReader, BOM_MAGIC, EPB_MAGIC,
+    IDB_MAGIC, ISB_MAGIC, SHB_MAGIC, SPB_MAGIC,
 };
 
 use crate::{CaptureError, CaptureStats, InterfaceInfo, PacketSource, RawPacket};
@@ -147,29 +146,14 @@ impl PcapFileSource {
     /// [`CaptureError::Corrupt`] when the magic is right but the header is
     /// cut short or impossible.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let io_err = |source| CaptureError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let unknown = || CaptureError::UnknownFormat {
-            path: path.to_path_buf(),
-        };
+        let io_err = |source| CaptureError::Io { path: path.to_path_buf(), source };
+        let unknown = || CaptureError::UnknownFormat { path: path.to_path_buf() };
         let at_start = |detail: String, truncated: bool| {
             let (path, offset, packets) = (path.to_path_buf(), 0, 0);
             if truncated {
-                CaptureError::Truncated {
-                    path,
-                    offset,
-                    packets,
-                    detail,
-                }
+                CaptureError::Truncated { path, offset, packets, detail }
             } else {
-                CaptureError::Corrupt {
-                    path,
-                    offset,
-                    packets,
-                    detail,
-                }
+                CaptureError::Corrupt { path, offset, packets, detail }
             }
         };
 
@@ -188,14 +172,8 @@ impl PcapFileSource {
             _ => return Err(unknown()),
         };
         let error_slot = Arc::new(Mutex::new(None));
-        let feed = FileFeed {
-            prefix,
-            prefix_len,
-            prefix_pos: 0,
-            file,
-            deferred: None,
-            error_slot: Arc::clone(&error_slot),
-        };
+        let feed =
+            FileFeed { prefix, prefix_len, prefix_pos: 0, file, deferred: None, error_slot: Arc::clone(&error_slot) };
         let init_error = |e: PcapError<&[u8]>, what: &str| match e {
             PcapError::ReadError => io_err(take_io_error(&error_slot)),
             PcapError::Incomplete(_) | PcapError::UnexpectedEof | PcapError::Eof => {
@@ -209,10 +187,7 @@ impl PcapFileSource {
             // announces; without one this is not pcapng at all (0a 0d 0d 0a
             // is also "\n\r\r\n" at the start of a text file).
             if head.len() < 12 {
-                return Err(at_start(
-                    "file ends inside the section header block".into(),
-                    true,
-                ));
+                return Err(at_start("file ends inside the section header block".into(), true));
             }
             let big_endian = section_byte_order(head).ok_or_else(unknown)?;
             let len = u32_at(head, 4, big_endian) as usize;
@@ -225,35 +200,16 @@ impl PcapFileSource {
                 return Err(at_start(detail, true));
             }
             let capacity = INITIAL_BUFFER.max(len);
-            let reader = PcapNGReader::new(capacity, feed)
-                .map_err(|e| init_error(e, "section header block"))?;
+            let reader = PcapNGReader::new(capacity, feed).map_err(|e| init_error(e, "section header block"))?;
             // The section header stays in the buffer: `next_ng` handles it
             // like the headers of later sections.
-            let input = Input {
-                reader: Box::new(reader),
-                capacity,
-                offset: 0,
-                error_slot,
-            };
-            (
-                input,
-                Format::Ng(Ng {
-                    big_endian,
-                    section_base: 0,
-                }),
-                Vec::new(),
-            )
+            let input = Input { reader: Box::new(reader), capacity, offset: 0, error_slot };
+            (input, Format::Ng(Ng { big_endian, section_base: 0 }), Vec::new())
         } else if [PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED].contains(&magic)
             || [PCAP_MAGIC_US, PCAP_MAGIC_NS].contains(&magic.swap_bytes())
         {
-            let reader = LegacyPcapReader::new(INITIAL_BUFFER, feed)
-                .map_err(|e| init_error(e, "pcap file header"))?;
-            let mut input = Input {
-                reader: Box::new(reader),
-                capacity: INITIAL_BUFFER,
-                offset: 0,
-                error_slot,
-            };
+            let reader = LegacyPcapReader::new(INITIAL_BUFFER, feed).map_err(|e| init_error(e, "pcap file header"))?;
+            let mut input = Input { reader: Box::new(reader), capacity: INITIAL_BUFFER, offset: 0, error_slot };
             let (_, header) = parse_pcap_header(input.reader.data())
                 .map_err(|e| at_start(format!("invalid pcap file header: {e}"), false))?;
             input.consume(LEGACY_FILE_HDR);
@@ -266,19 +222,10 @@ impl PcapFileSource {
                 (LEGACY_HDR, parse_pcap_frame)
             };
             let nanos = header.is_nanosecond_precision();
-            let legacy = Legacy {
-                big_endian,
-                nanos,
-                record_hdr,
-                parse,
-            };
+            let legacy = Legacy { big_endian, nanos, record_hdr, parse };
             // libpcap's LT_LINKTYPE: the upper bits may carry FCS flags.
             let linktype = (header.network.0 as u32) & 0xffff;
-            let if0 = InterfaceInfo {
-                name: "if0".to_owned(),
-                linktype,
-                snaplen: header.snaplen,
-            };
+            let if0 = InterfaceInfo { name: "if0".to_owned(), linktype, snaplen: header.snaplen };
             (input, Format::Legacy(legacy), vec![if0])
         } else {
             return Err(unknown());
@@ -325,18 +272,14 @@ impl PcapFileSource {
         if !self.fill(hdr)? {
             return match self.input.available() {
                 0 => Ok(None),
-                left => Err(self.truncated(format!(
-                    "packet record header needs {hdr} bytes, {left} left"
-                ))),
+                left => Err(self.truncated(format!("packet record header needs {hdr} bytes, {left} left"))),
             };
         }
         // Same byte order as the parser `open` chose (the modified format
         // is little-endian only).
         let caplen = u32_at(self.input.reader.data(), 8, lg.big_endian) as usize;
         if caplen > MAX_RECORD_LEN {
-            return Err(self.corrupt(format!(
-                "packet record captured length {caplen} exceeds {MAX_RECORD_LEN}"
-            )));
+            return Err(self.corrupt(format!("packet record captured length {caplen} exceeds {MAX_RECORD_LEN}")));
         }
         let total = hdr + caplen;
         if !self.fill(total)? {
@@ -348,23 +291,12 @@ impl PcapFileSource {
             Ok((_, frame)) => frame,
             Err(e) => return Err(self.corrupt(format!("invalid packet record: {e}"))),
         };
-        let frac_ns = if lg.nanos {
-            i64::from(frame.ts_usec)
-        } else {
-            i64::from(frame.ts_usec) * 1000
-        };
+        let frac_ns = if lg.nanos { i64::from(frame.ts_usec) } else { i64::from(frame.ts_usec) * 1000 };
         // u32 seconds times 1e9 plus a u32 fraction times 1000 fits in i64.
         let ts_ns = i64::from(frame.ts_sec) * 1_000_000_000 + frac_ns;
         let orig_len = frame.origlen;
         let iface = &self.state.interfaces[0];
-        let meta = PacketMeta {
-            ts_ns,
-            interface: 0,
-            linktype: iface.linktype,
-            start: hdr,
-            len: caplen,
-            orig_len,
-        };
+        let meta = PacketMeta { ts_ns, interface: 0, linktype: iface.linktype, start: hdr, len: caplen, orig_len };
         self.pending = total;
         Ok(Some(self.state.count_packet(meta)))
     }
@@ -388,9 +320,7 @@ impl PcapFileSource {
             if block_type == SHB_MAGIC {
                 if !self.fill(12)? {
                     let left = self.input.available();
-                    return Err(
-                        self.truncated(format!("section header block needs 12 bytes, {left} left"))
-                    );
+                    return Err(self.truncated(format!("section header block needs 12 bytes, {left} left")));
                 }
                 big_endian = match section_byte_order(self.input.reader.data()) {
                     Some(be) => be,
@@ -403,9 +333,7 @@ impl PcapFileSource {
             }
             if !self.fill(len)? {
                 let left = self.input.available();
-                return Err(self.truncated(format!(
-                    "block of type {block_type:#x} needs {len} bytes, {left} left"
-                )));
+                return Err(self.truncated(format!("block of type {block_type:#x} needs {len} bytes, {left} left")));
             }
             let block = &self.input.reader.data()[..len];
             let trailer = u32_at(block, len - 4, big_endian) as usize;
@@ -417,17 +345,11 @@ impl PcapFileSource {
             self.pending = len;
             let outcome = match block_type {
                 SHB_MAGIC => self.state.section_header(block, big_endian).map(|()| None),
-                IDB_MAGIC => self
-                    .state
-                    .interface_description(block, big_endian)
-                    .map(|()| None),
+                IDB_MAGIC => self.state.interface_description(block, big_endian).map(|()| None),
                 EPB_MAGIC => self.state.enhanced_packet(block, big_endian),
                 SPB_MAGIC => self.state.simple_packet(block, big_endian),
                 PB_MAGIC => self.state.obsolete_packet(block, big_endian),
-                ISB_MAGIC => self
-                    .state
-                    .interface_statistics(block, big_endian)
-                    .map(|()| None),
+                ISB_MAGIC => self.state.interface_statistics(block, big_endian).map(|()| None),
                 _ => {
                     self.state.stats.skipped_blocks += 1;
                     Ok(None)
@@ -443,10 +365,7 @@ impl PcapFileSource {
 
     /// Makes `n` bytes available (n <= MAX_BUFFER); false at end of file.
     fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
-        self.input.fill(n).map_err(|source| CaptureError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.input.fill(n).map_err(|source| CaptureError::Io { path: self.path.clone(), source })
     }
 
     fn truncated(&self, detail: String) -> CaptureError {
@@ -505,10 +424,7 @@ impl PacketSource for PcapFileSource {
     }
 
     fn progress(&self) -> (u64, Option<u64>) {
-        (
-            self.input.offset + self.pending as u64,
-            self.state.file_size,
-        )
+        (self.input.offset + self.pending as u64, self.state.file_size)
     }
 }
 
@@ -572,11 +488,7 @@ struct IfaceState {
 
 impl Default for IfaceState {
     fn default() -> Self {
-        IfaceState {
-            units_per_sec: 1_000_000,
-            offset_s: 0,
-            dropped: None,
-        }
+        IfaceState { units_per_sec: 1_000_000, offset_s: 0, dropped: None }
     }
 }
 
@@ -637,21 +549,15 @@ impl State {
 
     /// Global index of interface `if_id` of the current section, if declared.
     fn global_interface(&self, if_id: u32) -> Option<usize> {
-        let idx = self
-            .section_base()
-            .checked_add(usize::try_from(if_id).ok()?)?;
+        let idx = self.section_base().checked_add(usize::try_from(if_id).ok()?)?;
         (idx < self.interfaces.len()).then_some(idx)
     }
 
     fn section_header(&mut self, block: &[u8], big_endian: bool) -> BlockResult<()> {
-        let (_, shb) = parse_sectionheaderblock(block)
-            .map_err(|e| format!("invalid section header block: {e}"))?;
+        let (_, shb) = parse_sectionheaderblock(block).map_err(|e| format!("invalid section header block: {e}"))?;
         // Readers must not guess at a major version they do not know.
         if shb.major_version != 1 {
-            return Err(format!(
-                "unsupported pcapng version {}.{}",
-                shb.major_version, shb.minor_version
-            ));
+            return Err(format!("unsupported pcapng version {}.{}", shb.major_version, shb.minor_version));
         }
         let base = self.interfaces.len();
         if let Some(ng) = self.ng_mut() {
@@ -682,9 +588,8 @@ impl State {
                 name = Some(if_name(value));
             } else if opt.code == OptionCode::IfTsresol {
                 if let Some(&resol) = value.first() {
-                    st.units_per_sec = units_per_sec(resol).ok_or_else(|| {
-                        format!("interface {index}: if_tsresol {resol:#x} out of range")
-                    })?;
+                    st.units_per_sec = units_per_sec(resol)
+                        .ok_or_else(|| format!("interface {index}: if_tsresol {resol:#x} out of range"))?;
                 }
             } else if opt.code == OptionCode::IfTsoffset && value.len() == 8 {
                 st.offset_s = u64_from(value, big_endian) as i64;
@@ -727,47 +632,26 @@ impl State {
 
     /// Enhanced Packet Block, decoded by hand to avoid pcap-parser's
     /// per-packet `Vec` of options.
-    fn enhanced_packet(
-        &mut self,
-        block: &[u8],
-        big_endian: bool,
-    ) -> BlockResult<Option<PacketMeta>> {
+    fn enhanced_packet(&mut self, block: &[u8], big_endian: bool) -> BlockResult<Option<PacketMeta>> {
         self.timed_packet(block, big_endian, false)
     }
 
     /// Obsolete Packet Block: like an EPB with a 16-bit interface id
     /// followed by a 16-bit drop count.
-    fn obsolete_packet(
-        &mut self,
-        block: &[u8],
-        big_endian: bool,
-    ) -> BlockResult<Option<PacketMeta>> {
+    fn obsolete_packet(&mut self, block: &[u8], big_endian: bool) -> BlockResult<Option<PacketMeta>> {
         self.timed_packet(block, big_endian, true)
     }
 
     /// EPB and PB share their layout from offset 12 on. `block` is whole and
     /// at least 32 bytes long (checked by `check_block_len`).
-    fn timed_packet(
-        &mut self,
-        block: &[u8],
-        big_endian: bool,
-        obsolete: bool,
-    ) -> BlockResult<Option<PacketMeta>> {
-        let if_id = if obsolete {
-            u32::from(u16_at(block, 8, big_endian))
-        } else {
-            u32_at(block, 8, big_endian)
-        };
-        let ts_raw = (u64::from(u32_at(block, 12, big_endian)) << 32)
-            | u64::from(u32_at(block, 16, big_endian));
+    fn timed_packet(&mut self, block: &[u8], big_endian: bool, obsolete: bool) -> BlockResult<Option<PacketMeta>> {
+        let if_id = if obsolete { u32::from(u16_at(block, 8, big_endian)) } else { u32_at(block, 8, big_endian) };
+        let ts_raw = (u64::from(u32_at(block, 12, big_endian)) << 32) | u64::from(u32_at(block, 16, big_endian));
         let caplen = u32_at(block, 20, big_endian) as usize;
         let orig_len = u32_at(block, 24, big_endian);
         // Packet data sits between the 28-byte header and the 4-byte trailer.
         if caplen > block.len() - 32 {
-            return Err(format!(
-                "packet block captured length {caplen} exceeds its block length {}",
-                block.len()
-            ));
+            return Err(format!("packet block captured length {caplen} exceeds its block length {}", block.len()));
         }
         let Some(idx) = self.global_interface(if_id) else {
             self.stats.skipped_blocks += 1;
@@ -786,11 +670,7 @@ impl State {
 
     /// Simple Packet Block: interface 0 of the section, no timestamp.
     fn simple_packet(&mut self, block: &[u8], big_endian: bool) -> BlockResult<Option<PacketMeta>> {
-        let parsed = if big_endian {
-            parse_simplepacketblock_be(block)
-        } else {
-            parse_simplepacketblock_le(block)
-        };
+        let parsed = if big_endian { parse_simplepacketblock_be(block) } else { parse_simplepacketblock_le(block) };
         let (_, spb) = parsed.map_err(|e| format!("invalid simple packet block: {e}"))?;
         let Some(idx) = self.global_interface(0) else {
             self.stats.skipped_blocks += 1;
@@ -815,12 +695,8 @@ impl State {
 }
 
 /// Options up to `opt_endofopt`; pcap-parser keeps parsing past it.
-fn options_until_end<'a, 'b>(
-    options: &'b [PcapNGOption<'a>],
-) -> impl Iterator<Item = &'b PcapNGOption<'a>> {
-    options
-        .iter()
-        .take_while(|o| o.code != OptionCode::EndOfOpt)
+fn options_until_end<'a, 'b>(options: &'b [PcapNGOption<'a>]) -> impl Iterator<Item = &'b PcapNGOption<'a>> {
+    options.iter().take_while(|o| o.code != OptionCode::EndOfOpt)
 }
 
 fn if_name(value: &[u8]) -> String {
@@ -869,17 +745,11 @@ fn check_block_len(block_type: u32, len: usize) -> Result<(), String> {
         _ => NG_MIN_LEN,
     };
     if len < min {
-        Err(format!(
-            "block of type {block_type:#x} has length {len}, below its minimum {min}"
-        ))
+        Err(format!("block of type {block_type:#x} has length {len}, below its minimum {min}"))
     } else if !len.is_multiple_of(4) {
-        Err(format!(
-            "block of type {block_type:#x} has length {len}, not a multiple of 4"
-        ))
+        Err(format!("block of type {block_type:#x} has length {len}, not a multiple of 4"))
     } else if len > MAX_RECORD_LEN {
-        Err(format!(
-            "block of type {block_type:#x} has length {len}, beyond {MAX_RECORD_LEN}"
-        ))
+        Err(format!("block of type {block_type:#x} has length {len}, beyond {MAX_RECORD_LEN}"))
     } else {
         Ok(())
     }
@@ -975,10 +845,7 @@ impl Input {
 
 /// The I/O error parked by `FileFeed` (pcap-parser only says `ReadError`).
 fn take_io_error(slot: &Mutex<Option<io::Error>>) -> io::Error {
-    slot.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .unwrap_or_else(|| io::Error::other("read error"))
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or_else(|| io::Error::other("read error"))
 }
 
 /// The file as pcap-parser reads it: the peeked prefix first, then the rest.
@@ -1000,10 +867,7 @@ struct FileFeed {
 impl FileFeed {
     fn fail(&mut self, e: io::Error) -> io::Error {
         let kind = e.kind();
-        *self
-            .error_slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(e);
+        *self.error_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
         io::Error::from(kind)
     }
 }
@@ -1064,18 +928,8 @@ mod tests {
 
     #[test]
     fn timestamps_are_exact_or_saturate() {
-        let at = |units_per_sec, offset_s, raw| {
-            IfaceState {
-                units_per_sec,
-                offset_s,
-                dropped: None,
-            }
-            .ts_ns(raw)
-        };
-        assert_eq!(
-            at(1_000_000, 0, 1_700_000_000_123_456),
-            1_700_000_000_123_456_000
-        );
+        let at = |units_per_sec, offset_s, raw| IfaceState { units_per_sec, offset_s, dropped: None }.ts_ns(raw);
+        assert_eq!(at(1_000_000, 0, 1_700_000_000_123_456), 1_700_000_000_123_456_000);
         assert_eq!(at(1_000_000_000, -1, 5), -999_999_995);
         assert_eq!(at(100, 0, 1), 10_000_000);
         // 1/1048576 s = 953.67 ns, rounded towards zero.

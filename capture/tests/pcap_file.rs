@@ -94,10 +94,7 @@ fn allocations_while_reading(src: &mut PcapFileSource) -> (u64, u64) {
 fn tmp_path(tag: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "flowtrail-capture-test-{}-{tag}-{n}",
-        std::process::id()
-    ))
+    std::env::temp_dir().join(format!("flowtrail-capture-test-{}-{tag}-{n}", std::process::id()))
 }
 
 /// Writes `bytes` to a temp file that is removed on drop.
@@ -148,10 +145,7 @@ fn drain(src: &mut PcapFileSource) -> (Vec<Pkt>, Option<CaptureError>) {
         }
     };
     for _ in 0..3 {
-        assert!(
-            matches!(src.next_packet(), Ok(None)),
-            "source must stay finished"
-        );
+        assert!(matches!(src.next_packet(), Ok(None)), "source must stay finished");
     }
     (pkts, err)
 }
@@ -175,10 +169,7 @@ fn legacy_pcap(
     snaplen: u32,
     packets: &[(u32, u32, Vec<u8>, u32)],
 ) -> Vec<u8> {
-    let mut w = Writer {
-        be: big_endian,
-        out: Vec::new(),
-    };
+    let mut w = Writer { be: big_endian, out: Vec::new() };
     w.u32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
     w.u16(2);
     w.u16(4);
@@ -203,27 +194,15 @@ struct Writer {
 
 impl Writer {
     fn u16(&mut self, v: u16) {
-        let b = if self.be {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.be { v.to_be_bytes() } else { v.to_le_bytes() };
         self.out.extend_from_slice(&b);
     }
     fn u32(&mut self, v: u32) {
-        let b = if self.be {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.be { v.to_be_bytes() } else { v.to_le_bytes() };
         self.out.extend_from_slice(&b);
     }
     fn u64(&mut self, v: u64) {
-        let b = if self.be {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.be { v.to_be_bytes() } else { v.to_le_bytes() };
         self.out.extend_from_slice(&b);
     }
     fn pad4(&mut self) {
@@ -244,18 +223,12 @@ struct NgBuilder {
 
 impl NgBuilder {
     fn new(be: bool) -> Self {
-        let mut b = NgBuilder {
-            be,
-            out: Vec::new(),
-        };
+        let mut b = NgBuilder { be, out: Vec::new() };
         b.shb();
         b
     }
     fn w(&self) -> Writer {
-        Writer {
-            be: self.be,
-            out: Vec::new(),
-        }
+        Writer { be: self.be, out: Vec::new() }
     }
     /// Appends a block; `body` is everything between the length fields.
     fn block(&mut self, block_type: u32, body: Vec<u8>) -> &mut Self {
@@ -390,31 +363,15 @@ fn pcap_microsecond_little_endian_via_pcap_file() {
     ];
     let orig = [60u32, 1514, 0];
     for i in 0..3 {
-        w.write_packet(&PcapPacket {
-            timestamp: ts[i],
-            orig_len: orig[i],
-            data: Cow::Borrowed(&datas[i]),
-        })
-        .unwrap();
+        w.write_packet(&PcapPacket { timestamp: ts[i], orig_len: orig[i], data: Cow::Borrowed(&datas[i]) }).unwrap();
     }
     let bytes = w.into_writer();
-    assert_eq!(
-        &bytes[..4],
-        &[0xd4, 0xc3, 0xb2, 0xa1],
-        "little-endian µs magic"
-    );
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian µs magic");
 
     let (src, pkts, err) = read_bytes("pcap-us-le", &bytes);
     assert!(err.is_none(), "{err:?}");
     assert!(!src.is_pcapng());
-    assert_eq!(
-        src.interfaces(),
-        &[InterfaceInfo {
-            name: "if0".into(),
-            linktype: linktype::ETHERNET,
-            snaplen: 96
-        }]
-    );
+    assert_eq!(src.interfaces(), &[InterfaceInfo { name: "if0".into(), linktype: linktype::ETHERNET, snaplen: 96 }]);
     assert_eq!(pkts.len(), 3);
     for i in 0..3 {
         assert_eq!(pkts[i].ts_ns, ts[i].as_nanos() as i64);
@@ -429,10 +386,7 @@ fn pcap_microsecond_little_endian_via_pcap_file() {
     assert_eq!(stats.snapped, 1);
     assert_eq!(stats.skipped_blocks, 0);
     assert_eq!(stats.dropped, 0);
-    assert_eq!(
-        src.progress(),
-        (bytes.len() as u64, Some(bytes.len() as u64))
-    );
+    assert_eq!(src.progress(), (bytes.len() as u64, Some(bytes.len() as u64)));
 }
 
 #[test]
@@ -451,25 +405,13 @@ fn pcap_nanosecond_big_endian_via_pcap_file() {
         endianness: Endianness::Big,
     };
     let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
-    let ts = [
-        Duration::new(u64::from(T0), 1),
-        Duration::new(u64::from(u32::MAX), 999_999_999),
-    ];
+    let ts = [Duration::new(u64::from(T0), 1), Duration::new(u64::from(u32::MAX), 999_999_999)];
     for (i, t) in ts.iter().enumerate() {
         let data = payload(40 + i, 9);
-        w.write_packet(&PcapPacket {
-            timestamp: *t,
-            orig_len: data.len() as u32,
-            data: Cow::Owned(data),
-        })
-        .unwrap();
+        w.write_packet(&PcapPacket { timestamp: *t, orig_len: data.len() as u32, data: Cow::Owned(data) }).unwrap();
     }
     let bytes = w.into_writer();
-    assert_eq!(
-        &bytes[..4],
-        &[0xa1, 0xb2, 0x3c, 0x4d],
-        "big-endian ns magic"
-    );
+    assert_eq!(&bytes[..4], &[0xa1, 0xb2, 0x3c, 0x4d], "big-endian ns magic");
 
     let (src, pkts, err) = read_bytes("pcap-ns-be", &bytes);
     assert!(err.is_none(), "{err:?}");
@@ -478,10 +420,7 @@ fn pcap_nanosecond_big_endian_via_pcap_file() {
     assert_eq!(pkts.len(), 2);
     assert_eq!(pkts[0].ts_ns, i64::from(T0) * 1_000_000_000 + 1);
     // The largest legacy timestamp still fits: u32::MAX seconds + fraction.
-    assert_eq!(
-        pkts[1].ts_ns,
-        i64::from(u32::MAX) * 1_000_000_000 + 999_999_999
-    );
+    assert_eq!(pkts[1].ts_ns, i64::from(u32::MAX) * 1_000_000_000 + 999_999_999);
     assert_eq!(pkts[1].data, payload(41, 9));
     assert_eq!(src.stats().snapped, 0);
 }
@@ -494,8 +433,7 @@ fn pcap_all_magics_and_byte_orders_by_hand() {
             let bytes = legacy_pcap(be, nanos, 113, 262_144, &[(T0, frac, payload(20, 5), 20)]);
             let (src, pkts, err) = read_bytes("pcap-magic", &bytes);
             assert!(err.is_none(), "be={be} nanos={nanos}: {err:?}");
-            let want =
-                i64::from(T0) * 1_000_000_000 + if nanos { 123_456_789 } else { 123_456_000 };
+            let want = i64::from(T0) * 1_000_000_000 + if nanos { 123_456_789 } else { 123_456_000 };
             assert_eq!(pkts.len(), 1);
             assert_eq!(pkts[0].ts_ns, want, "be={be} nanos={nanos}");
             assert_eq!(pkts[0].linktype, linktype::LINUX_SLL);
@@ -507,13 +445,7 @@ fn pcap_all_magics_and_byte_orders_by_hand() {
 #[test]
 fn pcap_linktype_ignores_fcs_bits() {
     // Bits 28..31 of the link type field carry the FCS length.
-    let bytes = legacy_pcap(
-        false,
-        false,
-        0x1000_0000 | 1,
-        65535,
-        &[(T0, 0, payload(14, 0), 14)],
-    );
+    let bytes = legacy_pcap(false, false, 0x1000_0000 | 1, 65535, &[(T0, 0, payload(14, 0), 14)]);
     let (src, pkts, _) = read_bytes("pcap-fcs", &bytes);
     assert_eq!(src.interfaces()[0].linktype, linktype::ETHERNET);
     assert_eq!(pkts[0].linktype, linktype::ETHERNET);
@@ -530,11 +462,8 @@ fn pcap_header_only_is_an_empty_capture() {
 #[test]
 fn pcap_large_packets_grow_the_buffer() {
     // 3 MiB and 5 MiB records do not fit the initial 1 MiB buffer.
-    let big = vec![
-        (T0, 1, payload(3 << 20, 1), 3 << 20),
-        (T0, 2, payload(10, 2), 10),
-        (T0, 3, payload(5 << 20, 3), 5 << 20),
-    ];
+    let big =
+        vec![(T0, 1, payload(3 << 20, 1), 3 << 20), (T0, 2, payload(10, 2), 10), (T0, 3, payload(5 << 20, 3), 5 << 20)];
     let bytes = legacy_pcap(false, false, 1, 0, &big);
     let (_, pkts, err) = read_bytes("pcap-big", &bytes);
     assert!(err.is_none(), "{err:?}");
@@ -546,16 +475,8 @@ fn pcap_large_packets_grow_the_buffer() {
 
 #[test]
 fn pcap_many_packets_across_buffer_refills() {
-    let packets: Vec<_> = (0..20_000u32)
-        .map(|i| {
-            (
-                T0 + i,
-                i % 1_000_000,
-                payload(100 + (i % 700) as usize, i as u8),
-                1514,
-            )
-        })
-        .collect();
+    let packets: Vec<_> =
+        (0..20_000u32).map(|i| (T0 + i, i % 1_000_000, payload(100 + (i % 700) as usize, i as u8), 1514)).collect();
     let bytes = legacy_pcap(false, false, 1, 65535, &packets);
     assert!(bytes.len() > 4 << 20);
     let (src, pkts, err) = read_bytes("pcap-many", &bytes);
@@ -563,10 +484,7 @@ fn pcap_many_packets_across_buffer_refills() {
     assert_eq!(pkts.len(), packets.len());
     for (p, want) in pkts.iter().zip(&packets) {
         assert_eq!(p.data, want.2);
-        assert_eq!(
-            p.ts_ns,
-            i64::from(want.0) * 1_000_000_000 + i64::from(want.1) * 1000
-        );
+        assert_eq!(p.ts_ns, i64::from(want.0) * 1_000_000_000 + i64::from(want.1) * 1000);
     }
     assert_eq!(src.stats().snapped, packets.len() as u64);
     assert_eq!(src.progress().0, bytes.len() as u64);
@@ -574,11 +492,7 @@ fn pcap_many_packets_across_buffer_refills() {
 
 #[test]
 fn pcap_truncated_inside_a_packet() {
-    let packets = [
-        (T0, 0, payload(100, 0), 100),
-        (T0, 1, payload(50, 1), 50),
-        (T0, 2, payload(80, 2), 80),
-    ];
+    let packets = [(T0, 0, payload(100, 0), 100), (T0, 1, payload(50, 1), 50), (T0, 2, payload(80, 2), 80)];
     let bytes = legacy_pcap(false, false, 1, 65535, &packets);
     let third = 24 + (16 + 100) + (16 + 50);
     // Cut inside the third packet's data, then inside its record header.
@@ -587,12 +501,7 @@ fn pcap_truncated_inside_a_packet() {
         assert_eq!(pkts.len(), 2);
         assert_eq!(pkts[1].data, payload(50, 1));
         match err {
-            Some(CaptureError::Truncated {
-                offset,
-                packets,
-                ref path,
-                ..
-            }) => {
+            Some(CaptureError::Truncated { offset, packets, ref path, .. }) => {
                 assert_eq!(offset, third as u64, "cut at {cut}");
                 assert_eq!(packets, 2);
                 assert!(path.to_string_lossy().contains("pcap-trunc"));
@@ -608,11 +517,7 @@ fn pcap_truncated_file_header() {
     let bytes = legacy_pcap(false, false, 1, 65535, &[]);
     let f = TempFile::new("pcap-short-hdr", &bytes[..10]);
     match PcapFileSource::open(f.path()) {
-        Err(CaptureError::Truncated {
-            offset: 0,
-            packets: 0,
-            ..
-        }) => {}
+        Err(CaptureError::Truncated { offset: 0, packets: 0, .. }) => {}
         other => panic!("expected Truncated at 0, got {other:?}"),
     }
 }
@@ -627,9 +532,7 @@ fn pcap_corrupt_record_length() {
     let (_, pkts, err) = read_bytes("pcap-corrupt", &bytes);
     assert_eq!(pkts.len(), 1);
     match err {
-        Some(CaptureError::Corrupt {
-            offset, packets: 1, ..
-        }) => assert_eq!(offset, second as u64),
+        Some(CaptureError::Corrupt { offset, packets: 1, .. }) => assert_eq!(offset, second as u64),
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
@@ -643,25 +546,15 @@ fn pcapng_interfaces_with_their_own_link_type_and_resolution() {
     b.idb(1, 65535, &[if_name("eth0"), tsresol(6)])
         .idb(101, 0, &[tsresol(9)])
         // 2^-10 s units, and one hour of if_tsoffset.
-        .idb(
-            113,
-            128,
-            &[(2, b"any\0".to_vec()), tsresol(0x80 | 10), (14, hour)],
-        );
+        .idb(113, 128, &[(2, b"any\0".to_vec()), tsresol(0x80 | 10), (14, hour)]);
     let t_us = u64::from(T0) * 1_000_000 + 654_321;
     let t_ns = u64::from(T0) * 1_000_000_000 + 987_654_321;
     let t_bin = (u64::from(T0) << 10) | 0x3ff; // T0 + 1023/1024 s
-    b.epb(
-        0,
-        t_us,
-        &payload(60, 0),
-        60,
-        &[(1, b"a comment".to_vec()), (2, vec![1, 0, 0, 0])],
-    )
-    .block(4, vec![0; 8]) // name resolution block
-    .epb(1, t_ns, &payload(20, 1), 20, &[])
-    .block(0x0000_0bad, vec![0x11, 0x22, 0x33, 0x44]) // custom block
-    .epb(2, t_bin, &payload(128, 2), 4000, &[]);
+    b.epb(0, t_us, &payload(60, 0), 60, &[(1, b"a comment".to_vec()), (2, vec![1, 0, 0, 0])])
+        .block(4, vec![0; 8]) // name resolution block
+        .epb(1, t_ns, &payload(20, 1), 20, &[])
+        .block(0x0000_0bad, vec![0x11, 0x22, 0x33, 0x44]) // custom block
+        .epb(2, t_bin, &payload(128, 2), 4000, &[]);
     let bytes = b.bytes();
 
     let (src, pkts, err) = read_bytes("ng-ifaces", &bytes);
@@ -670,52 +563,25 @@ fn pcapng_interfaces_with_their_own_link_type_and_resolution() {
     assert_eq!(
         src.interfaces(),
         &[
-            InterfaceInfo {
-                name: "eth0".into(),
-                linktype: linktype::ETHERNET,
-                snaplen: 65535
-            },
-            InterfaceInfo {
-                name: "if1".into(),
-                linktype: linktype::RAW,
-                snaplen: 0
-            },
-            InterfaceInfo {
-                name: "any".into(),
-                linktype: linktype::LINUX_SLL,
-                snaplen: 128
-            },
+            InterfaceInfo { name: "eth0".into(), linktype: linktype::ETHERNET, snaplen: 65535 },
+            InterfaceInfo { name: "if1".into(), linktype: linktype::RAW, snaplen: 0 },
+            InterfaceInfo { name: "any".into(), linktype: linktype::LINUX_SLL, snaplen: 128 },
         ]
     );
     assert_eq!(pkts.len(), 3);
-    assert_eq!(
-        (pkts[0].interface, pkts[0].linktype),
-        (0, linktype::ETHERNET)
-    );
+    assert_eq!((pkts[0].interface, pkts[0].linktype), (0, linktype::ETHERNET));
     assert_eq!(pkts[0].ts_ns, t_us as i64 * 1000);
     assert_eq!((pkts[1].interface, pkts[1].linktype), (1, linktype::RAW));
     assert_eq!(pkts[1].ts_ns, t_ns as i64);
-    assert_eq!(
-        (pkts[2].interface, pkts[2].linktype),
-        (2, linktype::LINUX_SLL)
-    );
+    assert_eq!((pkts[2].interface, pkts[2].linktype), (2, linktype::LINUX_SLL));
     // 1023/1024 s = 999_023_437.5 ns, rounded towards zero.
-    assert_eq!(
-        pkts[2].ts_ns,
-        (i64::from(T0) + 3600) * 1_000_000_000 + 999_023_437
-    );
+    assert_eq!(pkts[2].ts_ns, (i64::from(T0) + 3600) * 1_000_000_000 + 999_023_437);
     assert_eq!(pkts[2].data, payload(128, 2));
     assert_eq!(pkts[2].orig_len, 4000);
     let stats = src.stats();
-    assert_eq!(
-        (stats.packets, stats.snapped, stats.skipped_blocks),
-        (3, 1, 2)
-    );
+    assert_eq!((stats.packets, stats.snapped, stats.skipped_blocks), (3, 1, 2));
     assert_eq!(stats.bytes, 60 + 20 + 128);
-    assert_eq!(
-        src.progress(),
-        (bytes.len() as u64, Some(bytes.len() as u64))
-    );
+    assert_eq!(src.progress(), (bytes.len() as u64, Some(bytes.len() as u64)));
 }
 
 #[test]
@@ -723,10 +589,11 @@ fn pcapng_odd_resolutions_are_exact() {
     // 10^-3, 10^-12 (finer than ns), 2^0 (seconds), 10^0 and a negative offset.
     let mut b = NgBuilder::new(false);
     let minus_ten = b.i64_bytes(-10);
-    b.idb(1, 0, &[tsresol(3)])
-        .idb(1, 0, &[tsresol(12)])
-        .idb(1, 0, &[tsresol(0x80)])
-        .idb(1, 0, &[tsresol(0), (14, minus_ten)]);
+    b.idb(1, 0, &[tsresol(3)]).idb(1, 0, &[tsresol(12)]).idb(1, 0, &[tsresol(0x80)]).idb(
+        1,
+        0,
+        &[tsresol(0), (14, minus_ten)],
+    );
     b.epb(0, 1_700_000_000_123, &[], 0, &[])
         .epb(1, 5_000_123_456_789_012, &[], 0, &[]) // 5000.123456789012 s
         .epb(2, 1_700_000_000, &[], 0, &[])
@@ -734,28 +601,16 @@ fn pcapng_odd_resolutions_are_exact() {
     let (_, pkts, err) = read_bytes("ng-resol", &b.bytes());
     assert!(err.is_none(), "{err:?}");
     let ts: Vec<i64> = pkts.iter().map(|p| p.ts_ns).collect();
-    assert_eq!(
-        ts,
-        vec![
-            1_700_000_000_123_000_000,
-            5_000_123_456_789,
-            1_700_000_000_000_000_000,
-            -5_000_000_000,
-        ]
-    );
+    assert_eq!(ts, vec![1_700_000_000_123_000_000, 5_000_123_456_789, 1_700_000_000_000_000_000, -5_000_000_000,]);
 }
 
 #[test]
 fn pcapng_sections_number_interfaces_globally() {
     let mut b = NgBuilder::new(false);
-    b.idb(1, 0, &[if_name("a")])
-        .idb(101, 0, &[])
-        .epb(1, 10, &payload(4, 0), 4, &[]);
+    b.idb(1, 0, &[if_name("a")]).idb(101, 0, &[]).epb(1, 10, &payload(4, 0), 4, &[]);
     // Second section, big-endian, with its own interfaces.
     b.be = true;
-    b.shb()
-        .idb(113, 0, &[tsresol(9)])
-        .idb(1, 0, &[if_name("d")]);
+    b.shb().idb(113, 0, &[tsresol(9)]).idb(1, 0, &[if_name("d")]);
     b.epb(0, 1_000_000_007, &payload(8, 1), 8, &[])
         .epb(1, 5, &payload(8, 2), 8, &[])
         // Interface 2 of this section does not exist: skipped.
@@ -768,14 +623,8 @@ fn pcapng_sections_number_interfaces_globally() {
     assert!(err.is_none(), "{err:?}");
     let names: Vec<&str> = src.interfaces().iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["a", "if1", "if2", "d"]);
-    let got: Vec<(u32, u32, i64)> = pkts
-        .iter()
-        .map(|p| (p.interface, p.linktype, p.ts_ns))
-        .collect();
-    assert_eq!(
-        got,
-        vec![(1, 101, 10_000), (2, 113, 1_000_000_007), (3, 1, 5_000)]
-    );
+    let got: Vec<(u32, u32, i64)> = pkts.iter().map(|p| (p.interface, p.linktype, p.ts_ns)).collect();
+    assert_eq!(got, vec![(1, 101, 10_000), (2, 113, 1_000_000_007), (3, 1, 5_000)]);
     assert_eq!(src.stats().skipped_blocks, 2);
 }
 
@@ -823,10 +672,7 @@ fn pcapng_obsolete_packet_blocks() {
         assert_eq!(pkts.len(), 1);
         assert_eq!((pkts[0].interface, pkts[0].linktype), (1, linktype::IPV4));
         assert_eq!(pkts[0].ts_ns, 3_000_001_000);
-        assert_eq!(
-            (pkts[0].data.clone(), pkts[0].orig_len),
-            (payload(21, 7), 1500)
-        );
+        assert_eq!((pkts[0].data.clone(), pkts[0].orig_len), (payload(21, 7), 1500));
         assert_eq!(src.stats().snapped, 1);
     }
 }
@@ -855,9 +701,7 @@ fn pcapng_interface_statistics_drops_keep_the_last_value() {
 #[test]
 fn pcapng_buffer_grows_for_a_large_block() {
     let mut b = NgBuilder::new(false);
-    b.idb(1, 0, &[])
-        .epb(0, 1, &payload(3 << 20, 1), 3 << 20, &[])
-        .epb(0, 2, &payload(7, 2), 7, &[]);
+    b.idb(1, 0, &[]).epb(0, 1, &payload(3 << 20, 1), 3 << 20, &[]).epb(0, 2, &payload(7, 2), 7, &[]);
     let (_, pkts, err) = read_bytes("ng-big", &b.bytes());
     assert!(err.is_none(), "{err:?}");
     assert_eq!(pkts.len(), 2);
@@ -867,9 +711,7 @@ fn pcapng_buffer_grows_for_a_large_block() {
 #[test]
 fn pcapng_truncated_inside_a_block() {
     let mut b = NgBuilder::new(false);
-    b.idb(1, 0, &[])
-        .epb(0, 1, &payload(100, 0), 100, &[])
-        .epb(0, 2, &payload(100, 1), 100, &[]);
+    b.idb(1, 0, &[]).epb(0, 1, &payload(100, 0), 100, &[]).epb(0, 2, &payload(100, 1), 100, &[]);
     let start_of_second = b.out.len();
     b.epb(0, 3, &payload(100, 2), 100, &[]);
     let bytes = b.bytes();
@@ -877,9 +719,7 @@ fn pcapng_truncated_inside_a_block() {
         let (_, pkts, err) = read_bytes("ng-trunc", &bytes[..cut]);
         assert_eq!(pkts.len(), 2, "cut at {cut}");
         match err {
-            Some(CaptureError::Truncated {
-                offset, packets: 2, ..
-            }) => {
+            Some(CaptureError::Truncated { offset, packets: 2, .. }) => {
                 assert_eq!(offset, start_of_second as u64, "cut at {cut}")
             }
             other => panic!("expected Truncated, got {other:?}"),
@@ -894,9 +734,7 @@ fn pcapng_corrupt_block_lengths() {
     let at = b.out.len();
     b.epb(0, 2, &payload(16, 1), 16, &[]);
     let good = b.bytes();
-    let set_u32 = |bytes: &mut Vec<u8>, pos: usize, v: u32| {
-        bytes[pos..pos + 4].copy_from_slice(&v.to_le_bytes())
-    };
+    let set_u32 = |bytes: &mut Vec<u8>, pos: usize, v: u32| bytes[pos..pos + 4].copy_from_slice(&v.to_le_bytes());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("length not a multiple of 4", {
             let mut x = good.clone();
@@ -934,9 +772,7 @@ fn pcapng_corrupt_block_lengths() {
         let (_, pkts, err) = read_bytes("ng-corrupt", &bytes);
         assert_eq!(pkts.len(), 1, "{what}");
         match err {
-            Some(CaptureError::Corrupt {
-                offset, packets: 1, ..
-            }) => assert_eq!(offset, at as u64, "{what}"),
+            Some(CaptureError::Corrupt { offset, packets: 1, .. }) => assert_eq!(offset, at as u64, "{what}"),
             other => panic!("{what}: expected Corrupt, got {other:?}"),
         }
     }
@@ -948,18 +784,12 @@ fn pcapng_bad_resolution_or_version_is_corrupt() {
     let idb_at = b.out.len() as u64;
     b.idb(1, 0, &[tsresol(60)]);
     let (_, _, err) = read_bytes("ng-bad-resol", &b.bytes());
-    assert!(
-        matches!(err, Some(CaptureError::Corrupt { offset, .. }) if offset == idb_at),
-        "{err:?}"
-    );
+    assert!(matches!(err, Some(CaptureError::Corrupt { offset, .. }) if offset == idb_at), "{err:?}");
 
     let mut bytes = NgBuilder::new(false).bytes();
     bytes[12] = 2; // major version 2
     let (_, _, err) = read_bytes("ng-bad-version", &bytes);
-    assert!(
-        matches!(err, Some(CaptureError::Corrupt { offset: 0, .. })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Some(CaptureError::Corrupt { offset: 0, .. })), "{err:?}");
 }
 
 #[test]
@@ -983,13 +813,7 @@ fn reading_packets_does_not_allocate() {
             0 => b.spb(data.len() as u32, &data),
             1 => b.pb(0, i, &data, 1514),
             2 => b.block(0x0000_0bad, vec![0; 16]),
-            _ => b.epb(
-                0,
-                i,
-                &data,
-                1514,
-                &[(1, b"a comment".to_vec()), (2, vec![1, 0, 0, 0])],
-            ),
+            _ => b.epb(0, i, &data, 1514, &[(1, b"a comment".to_vec()), (2, vec![1, 0, 0, 0])]),
         };
     }
     let f = TempFile::new("ng-noalloc", &b.bytes());
@@ -998,9 +822,7 @@ fn reading_packets_does_not_allocate() {
     assert_eq!(packets, 16_000 - 1);
     assert_eq!(allocs, 0, "pcapng packets must not allocate");
 
-    let packets: Vec<_> = (0..20_000u32)
-        .map(|i| (T0, i, payload(64 + (i % 300) as usize, 1), 1514))
-        .collect();
+    let packets: Vec<_> = (0..20_000u32).map(|i| (T0, i, payload(64 + (i % 300) as usize, 1), 1514)).collect();
     let f = TempFile::new("pcap-noalloc", &legacy_pcap(true, true, 1, 65535, &packets));
     let mut src = PcapFileSource::open(f.path()).unwrap();
     let (n, allocs) = allocations_while_reading(&mut src);
@@ -1014,9 +836,7 @@ fn bogus_lengths_in_short_files_cost_no_memory() {
     // of a few hundred bytes: truncated, found without a big buffer.
     let mut bytes = legacy_pcap(false, false, 1, 0, &[(T0, 0, payload(100, 0), 100)]);
     let at = bytes.len() as u64;
-    bytes.extend_from_slice(
-        &legacy_pcap(false, false, 1, 0, &[(T0, 1, payload(200, 1), 200)])[24..],
-    );
+    bytes.extend_from_slice(&legacy_pcap(false, false, 1, 0, &[(T0, 1, payload(200, 1), 200)])[24..]);
     bytes[at as usize + 8..at as usize + 12].copy_from_slice(&(200u32 << 20).to_le_bytes());
     let f = TempFile::new("pcap-bogus-len", &bytes);
     let ((pkts, err), allocated) = bytes_allocated_by(|| {
@@ -1024,10 +844,7 @@ fn bogus_lengths_in_short_files_cost_no_memory() {
         drain(&mut src)
     });
     assert_eq!(pkts.len(), 1);
-    assert!(
-        matches!(err, Some(CaptureError::Truncated { offset, packets: 1, .. }) if offset == at),
-        "{err:?}"
-    );
+    assert!(matches!(err, Some(CaptureError::Truncated { offset, packets: 1, .. }) if offset == at), "{err:?}");
     assert!(allocated < 4 << 20, "allocated {allocated} bytes");
 
     // The same for pcapng, in the first block and in a later one.
@@ -1043,19 +860,13 @@ fn bogus_lengths_in_short_files_cost_no_memory() {
         drain(&mut src)
     });
     assert!(pkts.is_empty());
-    assert!(
-        matches!(err, Some(CaptureError::Truncated { offset, .. }) if offset == at as u64),
-        "{err:?}"
-    );
+    assert!(matches!(err, Some(CaptureError::Truncated { offset, .. }) if offset == at as u64), "{err:?}");
     assert!(allocated < 4 << 20, "allocated {allocated} bytes");
 
     bytes[4..8].copy_from_slice(&(200u32 << 20).to_le_bytes());
     let f = TempFile::new("ng-bogus-shb", &bytes);
     let (res, allocated) = bytes_allocated_by(|| PcapFileSource::open(f.path()).map(|_| ()));
-    assert!(
-        matches!(res, Err(CaptureError::Truncated { offset: 0, .. })),
-        "{res:?}"
-    );
+    assert!(matches!(res, Err(CaptureError::Truncated { offset: 0, .. })), "{res:?}");
     assert!(allocated < 4 << 20, "allocated {allocated} bytes");
 }
 
@@ -1116,16 +927,10 @@ fn empty_file_and_bad_magic_are_unknown_format() {
 #[test]
 fn missing_file_or_directory_is_io_error() {
     let path = tmp_path("does-not-exist");
-    assert!(matches!(
-        PcapFileSource::open(&path),
-        Err(CaptureError::Io { .. })
-    ));
+    assert!(matches!(PcapFileSource::open(&path), Err(CaptureError::Io { .. })));
     // Opening a directory works on Unix; reading it does not.
     let dir = std::env::temp_dir();
-    assert!(matches!(
-        PcapFileSource::open(&dir),
-        Err(CaptureError::Io { .. })
-    ));
+    assert!(matches!(PcapFileSource::open(&dir), Err(CaptureError::Io { .. })));
 }
 
 #[test]
@@ -1162,10 +967,7 @@ fn survive(path: &Path, bytes: &[u8]) {
     while let Ok(Some(p)) = src.next_packet() {
         assert!(p.data.len() <= bytes.len());
         n += 1;
-        assert!(
-            n <= bytes.len() as u64 / 12 + 1,
-            "more packets than the file can hold"
-        );
+        assert!(n <= bytes.len() as u64 / 12 + 1, "more packets than the file can hold");
     }
     assert!(matches!(src.next_packet(), Ok(None)));
     let (done, size) = src.progress();
@@ -1185,20 +987,8 @@ fn random_bytes_never_panic_and_always_end() {
         .isb(0, Some(1));
     let seeds = [
         ng.bytes(),
-        legacy_pcap(
-            false,
-            false,
-            1,
-            65535,
-            &[(1, 2, payload(30, 0), 30), (3, 4, payload(5, 1), 9)],
-        ),
-        legacy_pcap(
-            true,
-            true,
-            1,
-            65535,
-            &[(1, 2, payload(30, 0), 30), (3, 4, payload(5, 1), 9)],
-        ),
+        legacy_pcap(false, false, 1, 65535, &[(1, 2, payload(30, 0), 30), (3, 4, payload(5, 1), 9)]),
+        legacy_pcap(true, true, 1, 65535, &[(1, 2, payload(30, 0), 30), (3, 4, payload(5, 1), 9)]),
     ];
     let magics: [&[u8]; 6] = [
         b"\xd4\xc3\xb2\xa1",
@@ -1260,10 +1050,7 @@ fn corpus_files(corpus: &Path) -> Vec<PathBuf> {
         for path in entries.flatten().map(|e| e.path()) {
             if path.is_dir() {
                 stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            ) {
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng" | "cap")) {
                 files.push(path);
             }
         }
@@ -1287,17 +1074,12 @@ fn corpus_packet_counts_match_manifest() {
             }
         }
     }
-    let exceptions: HashMap<&str, u64> =
-        CORPUS_EXCEPTIONS.iter().map(|(f, n, _)| (*f, *n)).collect();
+    let exceptions: HashMap<&str, u64> = CORPUS_EXCEPTIONS.iter().map(|(f, n, _)| (*f, *n)).collect();
 
     let files = corpus_files(&corpus);
     let mut problems = Vec::new();
     for path in &files {
-        let rel = path
-            .strip_prefix(&corpus)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = path.strip_prefix(&corpus).unwrap().to_string_lossy().replace('\\', "/");
         let mut src = match PcapFileSource::open(path) {
             Ok(s) => s,
             Err(e) => {
@@ -1317,19 +1099,16 @@ fn corpus_packet_counts_match_manifest() {
                 }
             }
         }
-        let want = exceptions
-            .get(rel.as_str())
-            .copied()
-            .or_else(|| expected.get(&rel).copied());
+        let want = exceptions.get(rel.as_str()).copied().or_else(|| expected.get(&rel).copied());
         match want {
             None => problems.push(format!("{rel}: not in MANIFEST.tsv ({n} packets read)")),
-            Some(want) if want != n => problems.push(format!(
-                "{rel}: read {n} packets, expected {want} (error: {error:?})"
-            )),
+            Some(want) if want != n => {
+                problems.push(format!("{rel}: read {n} packets, expected {want} (error: {error:?})"))
+            }
             // A file that ends in an error must be a listed exception.
-            Some(_) if error.is_some() && !exceptions.contains_key(rel.as_str()) => problems.push(
-                format!("{rel}: count agrees but reading ended in {error:?}"),
-            ),
+            Some(_) if error.is_some() && !exceptions.contains_key(rel.as_str()) => {
+                problems.push(format!("{rel}: count agrees but reading ended in {error:?}"))
+            }
             Some(_) => {}
         }
     }
@@ -1357,9 +1136,7 @@ fn read_with_pcap_file(path: &Path) -> Result<Vec<Pkt>, String> {
         let mut ifaces: Vec<(u32, u128, i64, u32)> = Vec::new();
         let mut base = 0;
         let mut last_ts = 0i64;
-        let ts = |raw: u128, units: u128, off: i64| {
-            (raw * 1_000_000_000 / units) as i64 + off * 1_000_000_000
-        };
+        let ts = |raw: u128, units: u128, off: i64| (raw * 1_000_000_000 / units) as i64 + off * 1_000_000_000;
         while let Some(block) = r.next_block() {
             match block.map_err(|e| e.to_string())? {
                 Block::SectionHeader(_) => base = ifaces.len(),
@@ -1422,12 +1199,7 @@ fn read_with_pcap_file(path: &Path) -> Result<Vec<Pkt>, String> {
         let lt = u32::from(header.datalink);
         while let Some(p) = r.next_raw_packet() {
             let p = p.map_err(|e| e.to_string())?;
-            let frac = i64::from(p.ts_frac)
-                * if header.ts_resolution == TsResolution::MicroSecond {
-                    1000
-                } else {
-                    1
-                };
+            let frac = i64::from(p.ts_frac) * if header.ts_resolution == TsResolution::MicroSecond { 1000 } else { 1 };
             out.push(Pkt {
                 ts_ns: i64::from(p.ts_sec) * 1_000_000_000 + frac,
                 interface: 0,
@@ -1456,23 +1228,12 @@ fn corpus_packets_match_pcap_file_reader() {
         let (ours, err) = drain(&mut src);
         compared += 1;
         if err.is_some() || ours.len() != theirs.len() {
-            problems.push(format!(
-                "{rel}: {} packets vs {} ({err:?})",
-                ours.len(),
-                theirs.len()
-            ));
+            problems.push(format!("{rel}: {} packets vs {} ({err:?})", ours.len(), theirs.len()));
         } else if let Some(i) = (0..ours.len()).find(|&i| ours[i] != theirs[i]) {
             let strip = |p: &Pkt| (p.ts_ns, p.interface, p.linktype, p.data.len(), p.orig_len);
-            problems.push(format!(
-                "{rel}: packet {i} differs: {:?} vs {:?}",
-                strip(&ours[i]),
-                strip(&theirs[i])
-            ));
+            problems.push(format!("{rel}: packet {i} differs: {:?} vs {:?}", strip(&ours[i]), strip(&theirs[i])));
         }
     }
-    eprintln!(
-        "corpus: {compared} of {} files compared with pcap-file",
-        files.len()
-    );
+    eprintln!("corpus: {compared} of {} files compared with pcap-file", files.len());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -9,4 +9,4 @@
 
 pub mod wire;
 
-pub use wire::{dissect, dissect_transport, DecodeError, LinkType, Packet};
+pub use wire::{dissect, dissect_frame, dissect_transport, DecodeError, LinkType, Packet};

@@ -50,7 +50,11 @@ impl Scratch {
     #[must_use]
     pub fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("flowtrail-test-{}-{}-{tag}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "flowtrail-test-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("scratch dir");
         Scratch(p)
@@ -144,7 +148,8 @@ pub fn read_kind(dir: &Path, kind: &str) -> Table {
     if !t.rows.is_empty() {
         let (s, id, k) = (t.col("start_ns"), t.col("flow_id"), t.col("record_kind"));
         t.rows.sort_by(|a, b| {
-            let key = |r: &Vec<String>| (r[s].parse::<i64>().unwrap_or(0), r[id].parse::<i64>().unwrap_or(0), r[k].clone());
+            let key =
+                |r: &Vec<String>| (r[s].parse::<i64>().unwrap_or(0), r[id].parse::<i64>().unwrap_or(0), r[k].clone());
             key(a).cmp(&key(b))
         });
     }
@@ -218,9 +223,46 @@ pub fn tshark_conversations(pcap: &Path) -> Vec<Conv> {
     let out = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(pcap)
-        .args(["-o", "tcp.analyze_sequence_numbers:TRUE", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"])
-        .args(["-e", "frame.len", "-e", "frame.protocols", "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"])
-        .args(["-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.stream", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.stream"])
+        .args([
+            "-o",
+            "tcp.analyze_sequence_numbers:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=/t",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+        ])
+        .args([
+            "-e",
+            "frame.len",
+            "-e",
+            "frame.protocols",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ipv6.src",
+            "-e",
+            "ipv6.dst",
+        ])
+        .args([
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "udp.stream",
+        ])
         .output()
         .expect("tshark runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -235,7 +277,9 @@ pub fn tshark_conversations(pcap: &Path) -> Vec<Conv> {
         let Some(last_t) = p.iter().rposition(|x| *x == "tcp" || *x == "udp") else { continue };
         let proto = p[last_t];
         let before = &p[..last_t];
-        if before.iter().any(|x| *x == "icmp" || *x == "icmpv6") || p[last_t + 1..].iter().any(|x| *x == "ip" || *x == "ipv6") {
+        if before.iter().any(|x| *x == "icmp" || *x == "icmpv6")
+            || p[last_t + 1..].iter().any(|x| *x == "ip" || *x == "ipv6")
+        {
             continue;
         }
         let Some(last_l3) = before.iter().rposition(|x| *x == "ip" || *x == "ipv6") else { continue };
@@ -244,7 +288,11 @@ pub fn tshark_conversations(pcap: &Path) -> Vec<Conv> {
         let nt = p[..=last_t].iter().filter(|x| **x == proto).count();
         let nth = |s: &str, n: usize| s.split(',').nth(n - 1).unwrap_or("").to_string();
         let (src, dst) = if l3 == "ip" { (nth(f[2], ni), nth(f[3], ni)) } else { (nth(f[4], ni), nth(f[5], ni)) };
-        let (sp, dp, st) = if proto == "tcp" { (nth(f[6], nt), nth(f[7], nt), nth(f[8], nt)) } else { (nth(f[9], nt), nth(f[10], nt), nth(f[11], nt)) };
+        let (sp, dp, st) = if proto == "tcp" {
+            (nth(f[6], nt), nth(f[7], nt), nth(f[8], nt))
+        } else {
+            (nth(f[9], nt), nth(f[10], nt), nth(f[11], nt))
+        };
         if st.is_empty() || src.is_empty() {
             continue;
         }
@@ -273,11 +321,18 @@ pub fn tshark_conversations(pcap: &Path) -> Vec<Conv> {
     order.into_iter().map(|k| convs.remove(&k).expect("inserted")).collect()
 }
 
-/// Per-5-tuple totals in one orientation: ((proto, a, b), [frames a→b, bytes a→b, frames b→a, bytes b→a]).
-pub type Totals = BTreeMap<(String, (String, u16), (String, u16)), [u64; 4]>;
+/// A 5-tuple in one orientation: (proto, lower endpoint, higher endpoint).
+pub type TupleKey = (String, (String, u16), (String, u16));
+
+/// Per-5-tuple totals: [frames a→b, bytes a→b, frames b→a, bytes b→a].
+pub type Totals = BTreeMap<TupleKey, [u64; 4]>;
 
 fn orient(a: (String, u16), b: (String, u16)) -> ((String, u16), (String, u16), bool) {
-    if a <= b { (a, b, false) } else { (b, a, true) }
+    if a <= b {
+        (a, b, false)
+    } else {
+        (b, a, true)
+    }
 }
 
 /// Sums conversations by 5-tuple (tshark splits reused ports into streams,
@@ -288,7 +343,11 @@ pub fn conv_totals(convs: &[Conv]) -> Totals {
     for c in convs {
         let (lo, hi, flipped) = orient(c.a.clone(), c.b.clone());
         let e = t.entry((c.proto.clone(), lo, hi)).or_insert([0; 4]);
-        let (fab, bab, fba, bba) = if flipped { (c.frames_ba, c.bytes_ba, c.frames_ab, c.bytes_ab) } else { (c.frames_ab, c.bytes_ab, c.frames_ba, c.bytes_ba) };
+        let (fab, bab, fba, bba) = if flipped {
+            (c.frames_ba, c.bytes_ba, c.frames_ab, c.bytes_ab)
+        } else {
+            (c.frames_ab, c.bytes_ab, c.frames_ba, c.bytes_ba)
+        };
         e[0] += fab;
         e[1] += bab;
         e[2] += fba;
@@ -301,24 +360,34 @@ pub fn conv_totals(convs: &[Conv]) -> Totals {
 /// fragments are returned separately: tshark counts a fragmented datagram
 /// once, in the frame that completes it.
 #[must_use]
-pub fn flow_totals(t: &Table) -> (Totals, Vec<(String, (String, u16), (String, u16))>) {
+pub fn flow_totals(t: &Table) -> (Totals, Vec<TupleKey>) {
     let mut out = Totals::new();
     let mut fragmented = Vec::new();
     let c = |n: &str| t.col(n);
-    let (proto, cip, cport, sip, sport) = (c("l4_protocol"), c("client_ip"), c("client_port"), c("server_ip"), c("server_port"));
-    let (cp, sp, cb, sb, cf, sf) = (c("client_packets"), c("server_packets"), c("client_bytes"), c("server_bytes"), c("client_fragments"), c("server_fragments"));
+    let (proto, cip, cport, sip, sport) =
+        (c("l4_protocol"), c("client_ip"), c("client_port"), c("server_ip"), c("server_port"));
+    let (cp, sp, cb, sb, cf, sf) = (
+        c("client_packets"),
+        c("server_packets"),
+        c("client_bytes"),
+        c("server_bytes"),
+        c("client_fragments"),
+        c("server_fragments"),
+    );
     for r in &t.rows {
         if r[proto] != "tcp" && r[proto] != "udp" {
             continue;
         }
         let num = |i: usize| r[i].parse::<u64>().unwrap_or(0);
-        let (lo, hi, flipped) = orient((r[cip].clone(), r[cport].parse().unwrap_or(0)), (r[sip].clone(), r[sport].parse().unwrap_or(0)));
+        let (lo, hi, flipped) =
+            orient((r[cip].clone(), r[cport].parse().unwrap_or(0)), (r[sip].clone(), r[sport].parse().unwrap_or(0)));
         let key = (r[proto].clone(), lo, hi);
         if num(cf) + num(sf) > 0 {
             fragmented.push(key.clone());
         }
         let e = out.entry(key).or_insert([0; 4]);
-        let (fab, bab, fba, bba) = if flipped { (num(sp), num(sb), num(cp), num(cb)) } else { (num(cp), num(cb), num(sp), num(sb)) };
+        let (fab, bab, fba, bba) =
+            if flipped { (num(sp), num(sb), num(cp), num(cb)) } else { (num(cp), num(cb), num(sp), num(sb)) };
         e[0] += fab;
         e[1] += bab;
         e[2] += fba;
@@ -329,7 +398,7 @@ pub fn flow_totals(t: &Table) -> (Totals, Vec<(String, (String, u16), (String, u
 
 /// Compares totals; returns (agreeing 5-tuples, disagreements as text).
 #[must_use]
-pub fn compare_totals(ours: &Totals, theirs: &Totals, fragmented: &[(String, (String, u16), (String, u16))]) -> (usize, Vec<String>) {
+pub fn compare_totals(ours: &Totals, theirs: &Totals, fragmented: &[TupleKey]) -> (usize, Vec<String>) {
     let mut agree = 0;
     let mut diffs = Vec::new();
     let keys: std::collections::BTreeSet<_> = ours.keys().chain(theirs.keys()).cloned().collect();
@@ -342,8 +411,83 @@ pub fn compare_totals(ours: &Totals, theirs: &Totals, fragmented: &[(String, (St
             // Explained: counted per fragment here, per datagram by tshark.
             agree += 1;
         } else {
-            diffs.push(format!("{} {}:{} <-> {}:{}  flowtrail {:?}  tshark {:?}", k.0, k.1 .0, k.1 .1, k.2 .0, k.2 .1, o, t));
+            diffs.push(format!(
+                "{} {}:{} <-> {}:{}  flowtrail {:?}  tshark {:?}",
+                k.0, k.1 .0, k.1 .1, k.2 .0, k.2 .1, o, t
+            ));
         }
     }
     (agree, diffs)
+}
+
+/// Per TCP 5-tuple: [retransmissions, out-of-order, zero-window] segments.
+pub type TcpAnalysis = BTreeMap<TupleKey, [u64; 3]>;
+
+/// tshark's `tcp.analysis` flags counted per TCP 5-tuple (innermost
+/// headers): retransmission or fast retransmission, out of order, zero window.
+#[must_use]
+pub fn tshark_tcp_analysis(pcap: &Path) -> TcpAnalysis {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", "tcp.analysis.retransmission or tcp.analysis.fast_retransmission or tcp.analysis.out_of_order or tcp.analysis.zero_window"])
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=l"])
+        .args(["-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport"])
+        .args(["-e", "frame.protocols"])
+        .args(["-e", "tcp.analysis.retransmission", "-e", "tcp.analysis.fast_retransmission", "-e", "tcp.analysis.out_of_order", "-e", "tcp.analysis.zero_window"])
+        .output()
+        .expect("tshark runs");
+    let mut m = TcpAnalysis::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        if f.len() < 11 {
+            continue;
+        }
+        // The innermost IP header is the last ip/ipv6 before tcp.
+        let protos: Vec<&str> = f[6].split(':').collect();
+        let tcp_at = protos.iter().rposition(|x| *x == "tcp").unwrap_or(protos.len());
+        let v6 = protos[..tcp_at].iter().rev().find(|x| **x == "ip" || **x == "ipv6") == Some(&"ipv6");
+        let (src, dst) = if v6 { (f[1], f[4]) } else { (f[0], f[3]) };
+        let (lo, hi, _) =
+            orient((src.to_string(), f[2].parse().unwrap_or(0)), (dst.to_string(), f[5].parse().unwrap_or(0)));
+        let e = m.entry(("tcp".to_string(), lo, hi)).or_insert([0; 3]);
+        e[0] += u64::from(!f[7].is_empty() || !f[8].is_empty());
+        e[1] += u64::from(!f[9].is_empty());
+        e[2] += u64::from(!f[10].is_empty());
+    }
+    m
+}
+
+/// flowtrail's TCP health counters summed per 5-tuple, same shape.
+#[must_use]
+pub fn flow_tcp_analysis(t: &Table) -> TcpAnalysis {
+    let mut m = TcpAnalysis::new();
+    if t.rows.is_empty() {
+        return m;
+    }
+    let c = |n: &str| t.col(n);
+    let (proto, cip, cport, sip, sport) =
+        (c("l4_protocol"), c("client_ip"), c("client_port"), c("server_ip"), c("server_port"));
+    let cols = [
+        [c("client_retransmissions"), c("server_retransmissions")],
+        [c("client_out_of_order"), c("server_out_of_order")],
+        [c("client_zero_window"), c("server_zero_window")],
+    ];
+    for r in &t.rows {
+        if r[proto] != "tcp" {
+            continue;
+        }
+        let num = |i: usize| r[i].parse::<u64>().unwrap_or(0);
+        let v = cols.map(|[a, b]| num(a) + num(b));
+        if v == [0; 3] {
+            continue;
+        }
+        let (lo, hi, _) =
+            orient((r[cip].clone(), r[cport].parse().unwrap_or(0)), (r[sip].clone(), r[sport].parse().unwrap_or(0)));
+        let e = m.entry(("tcp".to_string(), lo, hi)).or_insert([0; 3]);
+        for i in 0..3 {
+            e[i] += v[i];
+        }
+    }
+    m
 }

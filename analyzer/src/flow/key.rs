@@ -30,14 +30,7 @@ impl FlowKey {
         let dst = (p.ip.dst, dp);
         let from_lo = src <= dst;
         let (lo, hi) = if from_lo { (src, dst) } else { (dst, src) };
-        let key = FlowKey {
-            point,
-            vlans: p.vlans,
-            tunnel_id: p.tunnel.map_or(0, |t| t.id),
-            proto: p.ip.proto,
-            lo,
-            hi,
-        };
+        let key = FlowKey { point, vlans: p.vlans, tunnel_id: p.tunnel.map_or(0, |t| t.id), proto: p.ip.proto, lo, hi };
         (key, from_lo)
     }
 
@@ -45,7 +38,7 @@ impl FlowKey {
     /// sharding and flow ids), unlike the randomly seeded table hasher.
     #[must_use]
     pub fn stable_hash(&self, extra: i64) -> u64 {
-        let state = foldhash::fast::FixedState::with_seed(0x666c_6f77_7472_6c);
+        let state = foldhash::fast::FixedState::with_seed(0x0066_6c6f_7774_726c);
         let mut h = state.build_hasher();
         self.hash(&mut h);
         extra.hash(&mut h);

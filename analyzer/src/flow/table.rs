@@ -14,7 +14,7 @@ use flowtrail_decoders::wire::{tcp_flags, Packet, Transport, Tunnel};
 use hashbrown::HashMap;
 
 use super::key::FlowKey;
-use super::tcp::{SegmentKind, SeqTrack};
+use super::tcp::{analyze, Segment, SegmentKind, SeqTrack, DEFAULT_OOO_NS};
 use crate::records::FlowRecord;
 
 const SEC: i64 = 1_000_000_000;
@@ -144,6 +144,10 @@ struct TcpState {
     syn_mss: Option<u16>,
     syn_wscale: Option<u8>,
     syn_tsval: Option<u32>,
+    /// Time of the most recent SYN and the first pure ACK after it: the
+    /// handshake RTT Wireshark uses as its out-of-order window.
+    mru_syn_ts: Option<i64>,
+    first_rtt: Option<i64>,
     seq: [SeqTrack; 2],
 }
 
@@ -443,9 +447,6 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
     if rst {
         c.rst += 1;
     }
-    if t.window == 0 && !syn && !fin && !rst {
-        c.zero_win += 1;
-    }
     let s = &mut f.tcp;
     if syn && !ack && side == CLIENT {
         if !s.saw_syn {
@@ -485,12 +486,20 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
         s.first_rst = Some(side);
         s.rst_before_synack = !s.saw_synack;
     }
-    let seg_len = p.payload_len + u32::from(syn) + u32::from(fin);
-    let window = match (s.rtt_client, s.rtt_server) {
-        (Some(a), Some(b)) if a + b > 0 => a + b,
-        _ => 3_000_000,
-    };
-    match s.seq[side].on_segment(t.seq, seg_len, ts, window) {
+    if syn && !ack {
+        s.mru_syn_ts = Some(ts);
+    } else if ack && !syn && s.first_rtt.is_none() {
+        s.first_rtt = s.mru_syn_ts.map(|t0| ts - t0);
+    }
+    let ooo_window = s.first_rtt.filter(|r| *r > 0).unwrap_or(DEFAULT_OOO_NS);
+    let segment = Segment { seq: t.seq, ack: t.ack, payload_len: p.payload_len, flags: t.flags, window: t.window, ts };
+    let [client, server] = &mut s.seq;
+    let (fwd, rev) = if side == CLIENT { (client, &*server) } else { (server, &*client) };
+    let a = analyze(fwd, rev, &segment, ooo_window);
+    if a.zero_window {
+        c.zero_win += 1;
+    }
+    match a.kind {
         SegmentKind::Normal => {}
         SegmentKind::Retransmission => c.retrans += 1,
         SegmentKind::OutOfOrder => c.ooo += 1,
@@ -562,7 +571,8 @@ fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
     let is_tcp = key.proto == 6;
     let tcp_i64 = |v: i64| is_tcp.then_some(v);
     let s = &f.tcp;
-    let (rec_start, rec_end) = if cc.packets + sc.packets > 0 { (f.rec_start_ns, f.rec_end_ns) } else { (f.last_ns, f.last_ns) };
+    let (rec_start, rec_end) =
+        if cc.packets + sc.packets > 0 { (f.rec_start_ns, f.rec_end_ns) } else { (f.last_ns, f.last_ns) };
     FlowRecord {
         flow_id: f.id,
         record_kind: kind.to_string(),

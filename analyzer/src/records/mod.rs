@@ -196,4 +196,3 @@ pub fn schema_markdown() -> String {
     s.push_str(&markdown_table::<FlowRecord>());
     s
 }
-

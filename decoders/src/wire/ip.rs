@@ -40,6 +40,7 @@ pub(super) fn ipv4<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8) -> Result<(),
     if total < ihl {
         return Err(DecodeError::Malformed(Layer::Ipv4, "total length below header length"));
     }
+    total = total.min(b.len() + p.uncaptured as usize);
     let frag_field = be16(b, 6);
     let more = frag_field & 0x2000 != 0;
     let offset = u32::from(frag_field & 0x1fff) * 8;
@@ -85,6 +86,7 @@ pub(super) fn ipv6<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8) -> Result<(),
         // Jumbogram (RFC 2675) or offloaded capture: trust the capture.
         payload_len = b.len() - 40;
     }
+    payload_len = payload_len.min(b.len() + p.uncaptured as usize - 40);
     let mut next = b[6];
     p.ip.version = 6;
     p.ip.ttl = b[7];

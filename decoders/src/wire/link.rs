@@ -134,7 +134,11 @@ pub(super) fn null<'a>(p: &mut Packet<'a>, b: &'a [u8], network_order: bool) -> 
         // The capturing host's order is unknown: the family is small, so
         // whichever reading is small is right.
         let le = u32::from_le_bytes(raw);
-        if le <= 0xffff { le } else { u32::from_be_bytes(raw) }
+        if le <= 0xffff {
+            le
+        } else {
+            u32::from_be_bytes(raw)
+        }
     };
     match family {
         2 => ip::ipv4(p, &b[4..], 0),

@@ -13,8 +13,8 @@
 //! TOA and friends later). etherparse is used instead as the independent
 //! oracle in this module's tests and as the packet builder in fuzz seeds.
 
-mod link;
 mod ip;
+mod link;
 mod transport;
 mod tunnel;
 
@@ -289,9 +289,17 @@ pub struct TcpHeader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Tcp(TcpHeader),
-    Udp { src_port: u16, dst_port: u16 },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
     /// ICMP or ICMPv6; `id`/`seq` are set for echo request/reply only.
-    Icmp { v6: bool, kind: u8, code: u8, echo: Option<(u16, u16)> },
+    Icmp {
+        v6: bool,
+        kind: u8,
+        code: u8,
+        echo: Option<(u16, u16)>,
+    },
     /// Another protocol (SCTP, ESP…) or a fragment not yet reassembled.
     Other,
 }
@@ -311,8 +319,11 @@ pub struct Packet<'a> {
     pub transport: Transport,
     /// Captured transport payload (may be shorter than `payload_len`).
     pub payload: &'a [u8],
-    /// Transport payload length according to the headers.
+    /// Transport payload length according to the headers (never more
+    /// than the frame carried on the wire).
     pub payload_len: u32,
+    /// Bytes of the frame on the wire that the capture did not keep.
+    pub uncaptured: u32,
 }
 
 const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -338,6 +349,7 @@ impl Packet<'_> {
             transport: Transport::Other,
             payload: &[],
             payload_len: 0,
+            uncaptured: 0,
         }
     }
 
@@ -356,9 +368,19 @@ impl Packet<'_> {
 const MAX_DEPTH: u8 = 4;
 
 /// Dissects a frame of the given link type down to its innermost transport
-/// header. A fragment stops at the IP layer with `ip.frag` set.
+/// header. A fragment stops at the IP layer with `ip.frag` set. The frame
+/// is taken as whole (its wire length is its length).
 pub fn dissect(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    dissect_frame(link, frame, frame.len() as u32)
+}
+
+/// Like [`dissect`] for a frame that was `wire_len` bytes on the wire. An
+/// IP length that claims more than the wire carried is cut to what it
+/// carried (Wireshark does the same), while a capture's snap length only
+/// shortens `payload`, not `payload_len`.
+pub fn dissect_frame(link: LinkType, frame: &[u8], wire_len: u32) -> Result<Packet<'_>, DecodeError> {
     let mut p = Packet::empty();
+    p.uncaptured = wire_len.saturating_sub(frame.len() as u32);
     match link {
         LinkType::Ethernet => link::ethernet(&mut p, frame, 0)?,
         LinkType::LinuxSll => link::sll(&mut p, frame)?,

@@ -68,18 +68,24 @@ fn ethernet_padding_is_not_payload() {
 #[test]
 fn snap_truncated_payload_keeps_claimed_length() {
     let f = tcp_frame(&[0x55; 1000]);
-    let p = dissect(LinkType::Ethernet, &f[..128]).unwrap();
+    let p = dissect_frame(LinkType::Ethernet, &f[..128], f.len() as u32).unwrap();
     assert_eq!(p.payload_len, 1000);
     assert_eq!(p.payload.len(), 128 - 14 - 20 - 40);
+    assert_eq!(p.uncaptured, f.len() as u32 - 128);
+}
+
+#[test]
+fn ip_length_beyond_the_wire_is_cut_to_the_wire() {
+    // The IP header claims 1000 payload bytes the frame never carried.
+    let f = tcp_frame(&[0x55; 1000]);
+    let p = dissect(LinkType::Ethernet, &f[..128]).unwrap();
+    assert_eq!(p.payload_len, 128 - 14 - 20 - 40);
 }
 
 #[test]
 fn qinq_and_ipv6_udp() {
     let b = PacketBuilder::ethernet2([1; 6], [2; 6])
-        .double_vlan(
-            etherparse::VlanId::try_new(100).unwrap(),
-            etherparse::VlanId::try_new(200).unwrap(),
-        )
+        .double_vlan(etherparse::VlanId::try_new(100).unwrap(), etherparse::VlanId::try_new(200).unwrap())
         .ipv6([0xfd; 16], [0xfe; 16], 33)
         .udp(1234, 53);
     let mut v = Vec::new();
@@ -137,7 +143,14 @@ fn geneve_with_options() {
 
 fn outer_ip(proto: u8, payload: &[u8]) -> Vec<u8> {
     let b = PacketBuilder::ethernet2([9; 6], [8; 6]).ip(etherparse::IpHeaders::Ipv4(
-        etherparse::Ipv4Header::new(payload.len() as u16, 64, etherparse::IpNumber(proto), [172, 16, 0, 1], [172, 16, 0, 2]).unwrap(),
+        etherparse::Ipv4Header::new(
+            payload.len() as u16,
+            64,
+            etherparse::IpNumber(proto),
+            [172, 16, 0, 1],
+            [172, 16, 0, 2],
+        )
+        .unwrap(),
         Default::default(),
     ));
     let mut v = Vec::new();

@@ -27,6 +27,7 @@ pub fn dissect_transport<'b>(base: &Packet<'_>, datagram: &'b [u8]) -> Result<Pa
         transport: Transport::Other,
         payload: &[],
         payload_len: 0,
+        uncaptured: 0,
     };
     p.ip.frag = None;
     let depth = base.tunnel.map_or(0, |t| t.depth);

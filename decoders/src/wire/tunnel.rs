@@ -26,7 +26,11 @@ fn enter(p: &mut Packet<'_>, kind: TunnelKind, id: u32, depth: u8) -> Result<u8,
 pub(super) fn ip_in_ip<'a>(p: &mut Packet<'a>, b: &'a [u8], depth: u8, v6_proto: bool) -> Result<(), DecodeError> {
     let kind = if v6_proto { TunnelKind::Ipv6InIp } else { TunnelKind::IpInIp };
     let depth = enter(p, kind, 0, depth)?;
-    if v6_proto { ip::ipv6(p, b, depth) } else { ip::ipv4(p, b, depth) }
+    if v6_proto {
+        ip::ipv6(p, b, depth)
+    } else {
+        ip::ipv4(p, b, depth)
+    }
 }
 
 /// VXLAN: 8 bytes, the I flag says the VNI is valid.

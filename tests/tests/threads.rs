@@ -1,0 +1,48 @@
+//! Records do not depend on the number of worker shards.
+
+use flowtrail_tests::{bundled_pcaps, corpus, is_capture, replay_flows};
+
+fn corpus_sample() -> Vec<std::path::PathBuf> {
+    let Some(c) = corpus() else { return Vec::new() };
+    let mut v = Vec::new();
+    for src in ["deepflow", "zeek", "suricata-verify", "ndpi"] {
+        if let Ok(rd) = std::fs::read_dir(c.join(src)) {
+            v.extend(rd.flatten().map(|e| e.path()).filter(|p| is_capture(p)));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn output_is_the_same_with_1_2_and_3_workers() {
+    let mut files = bundled_pcaps();
+    files.extend(corpus_sample());
+    assert!(!files.is_empty());
+    for f in &files {
+        let (_, one) = replay_flows(std::slice::from_ref(f), 1);
+        for n in [2, 3] {
+            let (_, many) = replay_flows(std::slice::from_ref(f), n);
+            assert_eq!(one, many, "{}: records differ between 1 and {n} workers", f.display());
+        }
+    }
+}
+
+#[test]
+fn several_files_merge_into_one_run_with_a_point_each() {
+    let files = bundled_pcaps();
+    if files.len() < 2 {
+        return;
+    }
+    let pair = &files[..2];
+    let (_, merged) = replay_flows(pair, 2);
+    let (_, a) = replay_flows(&pair[..1], 1);
+    let (_, b) = replay_flows(&pair[1..], 1);
+    let mut separate = a.rows.clone();
+    separate.extend(b.rows.clone());
+    let key = |r: &Vec<String>| r.clone();
+    let mut m = merged.rows.clone();
+    m.sort_by_key(key);
+    separate.sort_by_key(key);
+    assert_eq!(m, separate, "merging two files changes their records");
+}
