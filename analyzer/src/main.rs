@@ -20,6 +20,14 @@ enum Command {
     Replay(ReplayArgs),
     /// Print the record schema as Markdown.
     Schema,
+    /// Benchmark floor: read (and optionally dissect) every packet, build nothing.
+    #[command(hide = true)]
+    Floor {
+        files: Vec<PathBuf>,
+        /// Also dissect each frame down to its transport header.
+        #[arg(long)]
+        dissect: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -102,6 +110,13 @@ fn main() -> ExitCode {
             print!("{}", flowtrail::records::schema_markdown());
             ExitCode::SUCCESS
         }
+        Command::Floor { files, dissect } => match floor(&files, dissect) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("flowtrail: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Replay(args) => match run_replay(args) {
             Ok(code) => code,
             Err(e) => {
@@ -147,4 +162,30 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, flowtrail::summary::to_json(&summary) + "\n")?;
     }
     Ok(if summary.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The cost of getting packets out of the file (and through the
+/// dissector), for the benchmark table's floor rows.
+fn floor(files: &[PathBuf], dissect: bool) -> anyhow::Result<()> {
+    use flowtrail_capture::PacketSource;
+    let started = std::time::Instant::now();
+    let (mut packets, mut bytes, mut ok) = (0u64, 0u64, 0u64);
+    for f in files {
+        let mut src = flowtrail_capture::pcap_file::PcapFileSource::open(f)?;
+        while let Some(p) = src.next_packet()? {
+            packets += 1;
+            bytes += u64::from(p.orig_len);
+            if dissect {
+                if let Some(link) = flowtrail_decoders::LinkType::from_linktype(p.linktype) {
+                    ok += u64::from(flowtrail_decoders::dissect_frame(link, p.data, p.orig_len).is_ok());
+                }
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"packets\":{packets},\"bytes\":{bytes},\"dissected\":{ok},\"elapsed_s\":{secs:.6},\"pps\":{:.0}}}",
+        packets as f64 / secs.max(1e-9)
+    );
+    Ok(())
 }
