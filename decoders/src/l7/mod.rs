@@ -1,0 +1,335 @@
+//! Application protocols: detection by payload and one decoder per
+//! protocol, each with the same shape.
+//!
+//! Every protocol lives in `l7/<proto>/` with the same four files:
+//! - `parser.rs`: pure functions from `&[u8]` to borrowed message views,
+//!   citing the RFC; no state.
+//! - `session.rs`: the per-flow [`Decoder`] implementation: framing of the
+//!   byte stream, request/response pairing, limits, and turning messages
+//!   into [`Call`]s.
+//! - `mod.rs`: `probe` (cheap detection on the first bytes of a direction)
+//!   and re-exports.
+//! - `tests.rs`: byte-array tests of parser and session.
+//!
+//! The analyzer feeds each direction's reassembled bytes, in order, to the
+//! session; it reports lost bytes with `on_gap`. Sessions never read a
+//! clock: every time comes with the bytes. A decoder fills typed fields of
+//! [`Call`]; the record schema (column names) lives in the analyzer.
+
+pub mod dns;
+pub mod http1;
+pub mod tls;
+
+/// The protocols flowtrail decodes, in probe order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum L7Protocol {
+    Http1,
+    Tls,
+    Dns,
+}
+
+impl L7Protocol {
+    /// Every protocol, in the order probes run.
+    pub const ALL: [L7Protocol; 3] = [L7Protocol::Http1, L7Protocol::Tls, L7Protocol::Dns];
+
+    /// The value of the `l7_protocol` column.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L7Protocol::Http1 => "http",
+            L7Protocol::Tls => "tls",
+            L7Protocol::Dns => "dns",
+        }
+    }
+
+    /// Ports where this protocol is usual; they only break ties between
+    /// probes that both match.
+    #[must_use]
+    pub fn default_ports(self) -> &'static [u16] {
+        match self {
+            L7Protocol::Http1 => &[80, 8080, 8000, 8008, 3128],
+            L7Protocol::Tls => &[443, 8443, 6443, 993, 995, 465, 853],
+            L7Protocol::Dns => &[53, 5353, 5355],
+        }
+    }
+}
+
+/// Which way bytes travel, relative to the flow's client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    ToServer,
+    ToClient,
+}
+
+/// Transport the bytes came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A reassembled byte stream.
+    Tcp,
+    /// One datagram per call to `parse`.
+    Udp,
+}
+
+/// Answer of a cheap detection check on the first bytes of a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// These bytes start a message of this protocol.
+    Match,
+    /// They cannot.
+    NoMatch,
+    /// Too few bytes to tell; ask again with more.
+    NeedMore,
+}
+
+/// How a call ended, the `response_status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallStatus {
+    Ok,
+    /// The client's fault (HTTP 4xx, DNS NXDOMAIN/FORMERR/REFUSED…).
+    ClientError,
+    /// The server's fault (HTTP 5xx, DNS SERVFAIL, TLS handshake failure…).
+    ServerError,
+    /// No response before the flow ended or the request timeout.
+    Timeout,
+    /// A response was seen but could not be parsed.
+    Unparsed,
+}
+
+impl CallStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Ok => "ok",
+            CallStatus::ClientError => "client_error",
+            CallStatus::ServerError => "server_error",
+            CallStatus::Timeout => "timeout",
+            CallStatus::Unparsed => "unparsed",
+        }
+    }
+}
+
+/// Trace context found in a request (or response) header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    /// W3C `traceparent` trace id, B3 (`X-B3-TraceId` or `b3`) or `sw8`.
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    /// `X-Request-ID` of the request.
+    pub x_request_id: Option<String>,
+    /// `X-Request-ID` of the response (proxies often add or echo it).
+    pub x_request_id_response: Option<String>,
+}
+
+/// One request and its response (or its absence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub protocol: L7Protocol,
+    /// First byte of the request; `None` when only a response was seen.
+    pub request_ts: Option<i64>,
+    /// First byte of the response.
+    pub response_first_ts: Option<i64>,
+    /// Last byte of the response.
+    pub response_end_ts: Option<i64>,
+    /// Method, DNS query type, `ClientHello`…
+    pub request_type: Option<String>,
+    /// Host, DNS query name, TLS SNI.
+    pub request_domain: Option<String>,
+    /// Path with query, DNS query name…
+    pub request_resource: Option<String>,
+    /// Protocol version (`HTTP/1.1`, `TLSv1.3`…).
+    pub version: Option<String>,
+    /// HTTP status, DNS rcode, TLS alert description…
+    pub response_code: Option<i32>,
+    pub status: CallStatus,
+    /// Why it failed: reason phrase, rcode name, alert name…
+    pub response_exception: Option<String>,
+    /// Bytes of the request and response messages (headers and bodies).
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub user_agent: Option<String>,
+    pub trace: TraceContext,
+    /// Protocol details as `(key, value)` pairs with dotted keys
+    /// (`dns.answers`, `tls.ja3`, `http.content_type`…), sorted by key.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Call {
+    /// An empty call of a protocol, status `Ok`.
+    #[must_use]
+    pub fn new(protocol: L7Protocol) -> Self {
+        Call {
+            protocol,
+            request_ts: None,
+            response_first_ts: None,
+            response_end_ts: None,
+            request_type: None,
+            request_domain: None,
+            request_resource: None,
+            version: None,
+            response_code: None,
+            status: CallStatus::Ok,
+            response_exception: None,
+            request_bytes: 0,
+            response_bytes: 0,
+            user_agent: None,
+            trace: TraceContext::default(),
+            attributes: Vec::new(),
+        }
+    }
+}
+
+/// Why a session gave up on a direction (counted per protocol and kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L7Error {
+    /// The bytes are not this protocol (or no longer in sync).
+    Malformed(&'static str),
+    /// A message exceeds the session's size limit.
+    TooLarge,
+    /// Too many requests waiting for responses.
+    TooManyPending,
+}
+
+impl L7Error {
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            L7Error::Malformed(what) => what,
+            L7Error::TooLarge => "too_large",
+            L7Error::TooManyPending => "too_many_pending",
+        }
+    }
+}
+
+/// Options every session honours.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Largest message header block kept while waiting for its end.
+    pub max_message_bytes: usize,
+    /// Most requests waiting for a response before the oldest is dropped
+    /// as a timeout call.
+    pub max_pending: usize,
+    /// Extra request headers to keep as `http.header.<name>` attributes
+    /// (lower case). Authorization, Cookie and Set-Cookie are never kept.
+    pub attr_headers: Vec<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { max_message_bytes: 64 * 1024, max_pending: 256, attr_headers: Vec::new() }
+    }
+}
+
+/// The per-flow decoder of one protocol.
+///
+/// `parse` gets the bytes of one direction in order. It returns how many
+/// it consumed: everything up to the end of the last message it could
+/// frame (bodies it skips count as consumed as they arrive). The caller
+/// keeps the rest and calls again with it plus whatever comes next, so a
+/// message split across segments is seen whole. With `Transport::Udp`
+/// each call is one datagram and the return value is ignored.
+pub trait Decoder {
+    fn parse(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> Result<usize, L7Error>;
+    /// `len` bytes of direction `dir` were lost before the next `parse`.
+    /// The session resynchronises at the next message boundary it finds.
+    fn on_gap(&mut self, dir: Direction, len: u32);
+    /// Requests older than `older_than` (capture time) become calls with
+    /// status `Timeout`.
+    fn expire(&mut self, older_than: i64, out: &mut Vec<Call>);
+    /// The flow ended at `end_ts`: every pending request becomes a call
+    /// with status `Timeout`.
+    fn finish(&mut self, end_ts: i64, out: &mut Vec<Call>);
+}
+
+/// Runs every probe on the first bytes of a direction. A single match
+/// wins; several are resolved by the server port; `NeedMore` from any
+/// probe that could still match asks for more bytes.
+#[must_use]
+pub fn detect(data: &[u8], dir: Direction, transport: Transport, server_port: u16) -> Detection {
+    let mut matches: [Option<L7Protocol>; 3] = [None; 3];
+    let mut n = 0;
+    let mut need_more = false;
+    for proto in L7Protocol::ALL {
+        let p = match proto {
+            L7Protocol::Http1 => http1::probe(data, dir, transport),
+            L7Protocol::Tls => tls::probe(data, dir, transport),
+            L7Protocol::Dns => dns::probe(data, dir, transport),
+        };
+        match p {
+            Probe::Match => {
+                matches[n] = Some(proto);
+                n += 1;
+            }
+            Probe::NeedMore => need_more = true,
+            Probe::NoMatch => {}
+        }
+    }
+    match n {
+        0 if need_more => Detection::NeedMore,
+        0 => Detection::Unknown,
+        1 => Detection::Found(matches[0].expect("one match")),
+        _ => {
+            let by_port = matches[..n].iter().flatten().find(|p| p.default_ports().contains(&server_port));
+            Detection::Found(*by_port.unwrap_or(&matches[0].expect("first match")))
+        }
+    }
+}
+
+/// Result of [`detect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    Found(L7Protocol),
+    NeedMore,
+    Unknown,
+}
+
+/// A session of any protocol (an enum: no boxing per flow).
+#[derive(Debug)]
+pub enum Session {
+    Http1(http1::Session),
+    Tls(tls::Session),
+    Dns(dns::Session),
+}
+
+impl Session {
+    #[must_use]
+    pub fn new(proto: L7Protocol, transport: Transport, cfg: &SessionConfig) -> Self {
+        match proto {
+            L7Protocol::Http1 => Session::Http1(http1::Session::new(cfg, transport)),
+            L7Protocol::Tls => Session::Tls(tls::Session::new(cfg, transport)),
+            L7Protocol::Dns => Session::Dns(dns::Session::new(cfg, transport)),
+        }
+    }
+
+    #[must_use]
+    pub fn protocol(&self) -> L7Protocol {
+        match self {
+            Session::Http1(_) => L7Protocol::Http1,
+            Session::Tls(_) => L7Protocol::Tls,
+            Session::Dns(_) => L7Protocol::Dns,
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn Decoder {
+        match self {
+            Session::Http1(s) => s,
+            Session::Tls(s) => s,
+            Session::Dns(s) => s,
+        }
+    }
+}
+
+impl Decoder for Session {
+    fn parse(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> Result<usize, L7Error> {
+        self.inner().parse(dir, data, ts, out)
+    }
+    fn on_gap(&mut self, dir: Direction, len: u32) {
+        self.inner().on_gap(dir, len);
+    }
+    fn expire(&mut self, older_than: i64, out: &mut Vec<Call>) {
+        self.inner().expire(older_than, out);
+    }
+    fn finish(&mut self, end_ts: i64, out: &mut Vec<Call>) {
+        self.inner().finish(end_ts, out);
+    }
+}
