@@ -8,6 +8,7 @@
 pub mod defrag;
 pub mod flow;
 pub mod pipeline;
+pub mod reassembly;
 pub mod records;
 pub mod sink;
 pub mod summary;

@@ -62,6 +62,16 @@ struct ReplayArgs {
     /// Long flows write a `period` record at every multiple of this (capture time).
     #[arg(long, default_value = "60s", value_parser = parse_duration_ns)]
     period: i64,
+    /// Flows only: no TCP reassembly, no L7 detection, no call records.
+    #[arg(long)]
+    no_l7: bool,
+    /// A request without response for this long (capture time) becomes a timeout call.
+    #[arg(long, default_value = "60s", value_parser = parse_duration_ns)]
+    request_timeout: i64,
+    /// Keep this request header as the call attribute `http.header.<name>` (repeatable).
+    /// Authorization, Proxy-Authorization, Cookie and Set-Cookie are never kept.
+    #[arg(long = "attr-header", value_name = "NAME")]
+    attr_headers: Vec<String>,
     /// Most flows tracked at once per worker; beyond, packets are counted as untracked.
     #[arg(long, default_value_t = 2_000_000)]
     max_flows: usize,
@@ -151,6 +161,14 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             other_timeout_ns: a.other_timeout,
             period_ns: a.period,
             max_flows: a.max_flows,
+            l7: (!a.no_l7).then(|| flowtrail::reassembly::L7Config {
+                request_timeout_ns: a.request_timeout,
+                session: flowtrail_decoders::l7::SessionConfig {
+                    attr_headers: a.attr_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
         },
         defrag: flowtrail::defrag::DefragConfig::default(),
         progress: !a.no_progress,

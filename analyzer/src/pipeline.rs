@@ -1,7 +1,8 @@
 //! The wiring, in dataflow order:
 //!
 //! `capture::PacketSource` → `RawPacket` → `decoders::wire::dissect` →
-//! `Packet` → `analyzer::flow::FlowTable` → `records::FlowRecord` →
+//! `Packet` → `analyzer::flow::FlowTable` → `reassembly::L7Flow` →
+//! `decoders::l7::Session` → `Call` → `records::{FlowRecord, CallRecord}` →
 //! `sink::ParquetSink`
 //!
 //! One reader thread reads the sources (merged by timestamp when there are
@@ -25,7 +26,8 @@ use flowtrail_decoders::wire::{dissect_frame, dissect_transport, DecodeError, Li
 
 use crate::defrag::{detach, Datagram, DefragConfig, DefragStats, Defragmenter};
 use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
-use crate::records::FlowRecord;
+use crate::reassembly::L7Stats;
+use crate::records::{CallRecord, FlowRecord};
 use crate::sink::{ParquetSink, SinkStats};
 
 /// One input file and the capture point name it gets.
@@ -58,7 +60,11 @@ pub struct RunSummary {
     pub unsupported_linktype: u64,
     pub defrag: DefragStats,
     pub flows: TableStats,
+    pub l7: L7Stats,
+    /// Flow records written.
     pub sink: SinkStats,
+    /// Call records written.
+    pub calls: SinkStats,
     pub capture: CaptureStats,
     pub elapsed: Duration,
     /// Errors that ended an input early (truncated or corrupt files).
@@ -75,24 +81,55 @@ struct Item {
     key: FlowKey,
     from_lo: bool,
     pkt: Packet<'static>,
+    /// Where the payload's captured bytes are in the batch's arena.
+    payload: (u32, u32),
+}
+
+/// Packets for one shard, with their payload bytes in one arena (one copy
+/// per packet, amortised allocations: batches are recycled).
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    arena: Vec<u8>,
 }
 
 enum Msg {
     Point(u32, Arc<CapturePoint>),
-    Batch(Vec<Item>),
+    Batch(Batch),
 }
+
+/// What shards send to the writer.
+enum Output {
+    Flows(Vec<FlowRecord>),
+    Calls(Vec<CallRecord>),
+}
+
+type ShardResult = (TableStats, L7Stats);
 
 enum Engine {
     Inline {
         table: FlowTable,
-        sink: Sender<Vec<FlowRecord>>,
+        sink: Sender<Output>,
     },
     Sharded {
         txs: Vec<Sender<Msg>>,
-        batches: Vec<Vec<Item>>,
-        recycle: Receiver<Vec<Item>>,
-        handles: Vec<std::thread::JoinHandle<TableStats>>,
+        batches: Vec<Batch>,
+        recycle: Receiver<Batch>,
+        handles: Vec<std::thread::JoinHandle<ShardResult>>,
+        copy_payload: bool,
     },
+}
+
+/// Hands a table's finished records to the writer.
+fn send_records(table: &mut FlowTable, sink: &Sender<Output>) {
+    let flows = table.drain();
+    if !flows.is_empty() {
+        let _ = sink.send(Output::Flows(flows));
+    }
+    let calls = table.drain_calls();
+    if !calls.is_empty() {
+        let _ = sink.send(Output::Calls(calls));
+    }
 }
 
 impl Engine {
@@ -103,7 +140,7 @@ impl Engine {
                 // Packets batched before this point was known must not
                 // overtake its declaration: flush first.
                 for (i, tx) in txs.iter().enumerate() {
-                    if !batches[i].is_empty() {
+                    if !batches[i].items.is_empty() {
                         let b = std::mem::take(&mut batches[i]);
                         let _ = tx.send(Msg::Batch(b));
                     }
@@ -119,17 +156,27 @@ impl Engine {
             Engine::Inline { table, sink } => {
                 table.process(&info, &key, from_lo, p);
                 if table.pending() >= RECORD_BATCH {
-                    let _ = sink.send(table.drain());
+                    send_records(table, sink);
                 }
             }
-            Engine::Sharded { txs, batches, recycle, .. } => {
+            Engine::Sharded { txs, batches, recycle, copy_payload, .. } => {
                 let shard = shard_of(&key, txs.len());
                 let batch = &mut batches[shard];
-                if batch.capacity() == 0 {
-                    *batch = recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                if batch.items.capacity() == 0 {
+                    *batch = recycle.try_recv().unwrap_or_else(|_| Batch {
+                        items: Vec::with_capacity(BATCH),
+                        arena: Vec::with_capacity(BATCH * 256),
+                    });
                 }
-                batch.push(Item { info, key, from_lo, pkt: detach(p) });
-                if batch.len() >= BATCH {
+                let payload = if *copy_payload && !p.payload.is_empty() {
+                    let at = batch.arena.len() as u32;
+                    batch.arena.extend_from_slice(p.payload);
+                    (at, p.payload.len() as u32)
+                } else {
+                    (0, 0)
+                };
+                batch.items.push(Item { info, key, from_lo, pkt: detach(p), payload });
+                if batch.items.len() >= BATCH || batch.arena.len() >= BATCH * 1536 {
                     let b = std::mem::take(batch);
                     let _ = txs[shard].send(Msg::Batch(b));
                 }
@@ -137,29 +184,32 @@ impl Engine {
         }
     }
 
-    /// Flushes every table; returns the summed table counters.
-    fn finish(self) -> TableStats {
+    /// Flushes every table; returns the summed counters.
+    fn finish(self) -> ShardResult {
         let mut total = TableStats::default();
+        let mut l7 = L7Stats::default();
         match self {
             Engine::Inline { mut table, sink } => {
                 table.flush();
-                let _ = sink.send(table.drain());
+                send_records(&mut table, &sink);
                 add_table_stats(&mut total, &table.stats);
+                add_l7_stats(&mut l7, &table.l7_stats);
             }
             Engine::Sharded { txs, mut batches, handles, .. } => {
                 for (tx, b) in txs.iter().zip(batches.iter_mut()) {
-                    if !b.is_empty() {
+                    if !b.items.is_empty() {
                         let _ = tx.send(Msg::Batch(std::mem::take(b)));
                     }
                 }
                 drop(txs);
                 for h in handles {
-                    let s = h.join().expect("worker thread panicked");
+                    let (s, l) = h.join().expect("worker thread panicked");
                     add_table_stats(&mut total, &s);
+                    add_l7_stats(&mut l7, &l);
                 }
             }
         }
-        total
+        (total, l7)
     }
 }
 
@@ -175,26 +225,41 @@ fn add_table_stats(t: &mut TableStats, s: &TableStats) {
     t.max_concurrent_flows += s.max_concurrent_flows;
 }
 
-fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Vec<Item>>, sink: Sender<Vec<FlowRecord>>) -> TableStats {
+fn add_l7_stats(t: &mut L7Stats, s: &L7Stats) {
+    for i in 0..t.detected.len() {
+        t.detected[i] += s.detected[i];
+    }
+    t.undetected_flows += s.undetected_flows;
+    t.calls += s.calls;
+    for (k, v) in &s.errors {
+        *t.errors.entry(k).or_insert(0) += v;
+    }
+    t.add_stream(&s.stream);
+}
+
+fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Sender<Output>) -> ShardResult {
     let mut table = FlowTable::new(cfg);
     for msg in rx {
         match msg {
             Msg::Point(i, p) => table.set_point(i, p),
-            Msg::Batch(mut items) => {
-                for it in &items {
-                    table.process(&it.info, &it.key, it.from_lo, &it.pkt);
+            Msg::Batch(mut batch) => {
+                for it in &batch.items {
+                    let (at, len) = (it.payload.0 as usize, it.payload.1 as usize);
+                    let pkt = Packet { payload: &batch.arena[at..at + len], ..it.pkt };
+                    table.process(&it.info, &it.key, it.from_lo, &pkt);
                 }
-                items.clear();
-                let _ = recycle.try_send(items);
+                batch.items.clear();
+                batch.arena.clear();
+                let _ = recycle.try_send(batch);
                 if table.pending() >= RECORD_BATCH {
-                    let _ = sink.send(table.drain());
+                    send_records(&mut table, &sink);
                 }
             }
         }
     }
     table.flush();
-    let _ = sink.send(table.drain());
-    table.stats
+    send_records(&mut table, &sink);
+    (table.stats, table.l7_stats)
 }
 
 /// A source with the state of the timestamp merge.
@@ -324,17 +389,22 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     }
     std::fs::create_dir_all(&opts.out_dir)?;
 
-    let (sink_tx, sink_rx) = bounded::<Vec<FlowRecord>>(64);
+    let (sink_tx, sink_rx) = bounded::<Output>(64);
     let out_dir = opts.out_dir.clone();
     let run_id = opts.run_id.clone();
-    let writer =
-        std::thread::Builder::new().name("flowtrail-writer".into()).spawn(move || -> anyhow::Result<SinkStats> {
-            let mut sink = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
-            for recs in sink_rx {
-                sink.write(recs)?;
+    let writer = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(
+        move || -> anyhow::Result<(SinkStats, SinkStats)> {
+            let mut flows = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
+            let mut calls = ParquetSink::<CallRecord>::new(&out_dir, &run_id);
+            for out in sink_rx {
+                match out {
+                    Output::Flows(r) => flows.write(r)?,
+                    Output::Calls(r) => calls.write(r)?,
+                }
             }
-            sink.close()
-        })?;
+            Ok((flows.close()?, calls.close()?))
+        },
+    )?;
 
     let workers = opts.workers.max(1);
     let engine = if workers == 1 {
@@ -354,7 +424,13 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
             txs.push(tx);
         }
         drop(sink_tx);
-        Engine::Sharded { txs, batches: (0..workers).map(|_| Vec::new()).collect(), recycle: recycle_rx, handles }
+        Engine::Sharded {
+            txs,
+            batches: (0..workers).map(|_| Batch::default()).collect(),
+            recycle: recycle_rx,
+            handles,
+            copy_payload: opts.flow.l7.is_some(),
+        }
     };
     let mut reader = Reader {
         engine,
@@ -433,8 +509,8 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     reader.flush_partial_datagrams();
     let Reader { engine, defrag, mut summary, .. } = reader;
     summary.defrag = defrag.stats;
-    summary.flows = engine.finish();
-    summary.sink = writer.join().expect("writer thread panicked")?;
+    (summary.flows, summary.l7) = engine.finish();
+    (summary.sink, summary.calls) = writer.join().expect("writer thread panicked")?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

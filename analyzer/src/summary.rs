@@ -94,6 +94,15 @@ pub fn to_json(s: &RunSummary) -> String {
         "records_period": f.records_period,
         "rows_written": s.sink.rows,
         "files_written": s.sink.files,
+        "l7_detected": {"http": s.l7.detected[0], "tls": s.l7.detected[1], "dns": s.l7.detected[2]},
+        "l7_undetected_flows": s.l7.undetected_flows,
+        "l7_errors": s.l7.errors,
+        "stream_gaps": s.l7.stream.gaps,
+        "stream_gap_bytes": s.l7.stream.gap_bytes,
+        "stream_overlap_conflicts": s.l7.stream.overlap_conflicts,
+        "stream_limit_hits": s.l7.stream.limit_hits,
+        "call_rows_written": s.calls.rows,
+        "call_files_written": s.calls.files,
         "input_errors": s.input_errors,
     })
     .to_string()

@@ -10,12 +10,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use flowtrail_decoders::l7::{self, Call};
 use flowtrail_decoders::wire::{tcp_flags, Packet, Transport, Tunnel};
 use hashbrown::HashMap;
 
 use super::key::FlowKey;
 use super::tcp::{analyze, Segment, SegmentKind, SeqTrack, DEFAULT_OOO_NS};
-use crate::records::FlowRecord;
+use crate::reassembly::{L7Config, L7Flow, L7Shard, L7Stats};
+use crate::records::{CallRecord, FlowRecord};
 
 const SEC: i64 = 1_000_000_000;
 
@@ -32,6 +34,8 @@ pub struct FlowConfig {
     /// Most flows one shard tracks; packets of flows beyond are counted
     /// as untracked.
     pub max_flows: usize,
+    /// L7 decoding into call records; `None` for flows only.
+    pub l7: Option<L7Config>,
 }
 
 impl Default for FlowConfig {
@@ -44,6 +48,7 @@ impl Default for FlowConfig {
             other_timeout_ns: 60 * SEC,
             period_ns: 60 * SEC,
             max_flows: 2_000_000,
+            l7: Some(L7Config::default()),
         }
     }
 }
@@ -169,6 +174,9 @@ struct Flow {
     ip_version: u8,
     c: [Counters; 2],
     tcp: TcpState,
+    /// L7 state, created at the first payload byte.
+    l7: Option<Box<L7Flow>>,
+    calls_made: i32,
 }
 
 /// Why a flow's final record is written.
@@ -188,7 +196,13 @@ pub struct FlowTable {
     now_ns: i64,
     next_sweep_ns: i64,
     pub stats: TableStats,
+    pub l7_stats: L7Stats,
     out: Vec<FlowRecord>,
+    calls_out: Vec<CallRecord>,
+    /// Calls a session just produced, before they become records.
+    scratch: Vec<Call>,
+    /// Out-of-order bytes the shard may still hold.
+    l7_budget: usize,
 }
 
 const SWEEP_NS: i64 = 5 * SEC;
@@ -196,6 +210,7 @@ const SWEEP_NS: i64 = 5 * SEC;
 impl FlowTable {
     #[must_use]
     pub fn new(cfg: FlowConfig) -> Self {
+        let l7_budget = cfg.l7.as_ref().map_or(0, |c| c.max_shard_buffer);
         FlowTable {
             cfg,
             flows: HashMap::new(),
@@ -203,7 +218,11 @@ impl FlowTable {
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
             stats: TableStats::default(),
+            l7_stats: L7Stats::default(),
             out: Vec::new(),
+            calls_out: Vec::new(),
+            scratch: Vec::new(),
+            l7_budget,
         }
     }
 
@@ -217,15 +236,20 @@ impl FlowTable {
         self.points[i] = point;
     }
 
-    /// Takes the records finished so far.
+    /// Takes the flow records finished so far.
     pub fn drain(&mut self) -> Vec<FlowRecord> {
         std::mem::take(&mut self.out)
     }
 
-    /// Records waiting in `drain`.
+    /// Takes the call records finished so far.
+    pub fn drain_calls(&mut self) -> Vec<CallRecord> {
+        std::mem::take(&mut self.calls_out)
+    }
+
+    /// Records waiting in `drain` and `drain_calls`.
     #[must_use]
     pub fn pending(&self) -> usize {
-        self.out.len()
+        self.out.len() + self.calls_out.len()
     }
 
     #[must_use]
@@ -306,6 +330,8 @@ impl FlowTable {
                     ip_version: p.ip.version,
                     c: [Counters::default(); 2],
                     tcp: TcpState::default(),
+                    l7: None,
+                    calls_made: 0,
                 };
                 self.stats.max_concurrent_flows = self.stats.max_concurrent_flows.max(held as u64 + 1);
                 e.insert(flow)
@@ -320,6 +346,13 @@ impl FlowTable {
         }
         let side = if from_lo == flow.client_is_lo { CLIENT } else { SERVER };
         account(flow, side, info, p);
+        if let Some(cfg) = &self.cfg.l7 {
+            let mut shard = L7Shard { cfg, budget: &mut self.l7_budget, stats: &mut self.l7_stats };
+            l7_packet(key, flow, side, p, info.ts_ns, &mut shard, &mut self.scratch);
+            if !self.scratch.is_empty() {
+                emit_calls(key, flow, &mut self.scratch, &mut self.calls_out);
+            }
+        }
     }
 
     /// Ends idle flows and writes due period records.
@@ -330,7 +363,16 @@ impl FlowTable {
         for (k, f) in &mut self.flows {
             if now - f.last_ns > timeout_of(&self.cfg, k.proto, f) {
                 ended.push(*k);
-            } else if now >= f.next_period_ns && f.c[CLIENT].packets + f.c[SERVER].packets > 0 {
+                continue;
+            }
+            if let (Some(cfg), Some(l7)) = (&self.cfg.l7, &mut f.l7) {
+                l7.expire(now - cfg.request_timeout_ns, &mut self.scratch);
+                if !self.scratch.is_empty() {
+                    self.l7_stats.calls += self.scratch.len() as u64;
+                    emit_calls(k, f, &mut self.scratch, &mut self.calls_out);
+                }
+            }
+            if now >= f.next_period_ns && f.c[CLIENT].packets + f.c[SERVER].packets > 0 {
                 periods.push(period_record(k, f));
                 f.next_period_ns = next_boundary(now, self.cfg.period_ns);
             }
@@ -351,12 +393,117 @@ impl FlowTable {
         }
     }
 
-    fn finish(&mut self, key: &FlowKey, f: Flow, reason: EndReason) {
+    fn finish(&mut self, key: &FlowKey, mut f: Flow, reason: EndReason) {
+        if let (Some(cfg), Some(mut l7)) = (&self.cfg.l7, f.l7.take()) {
+            let mut shard = L7Shard { cfg, budget: &mut self.l7_budget, stats: &mut self.l7_stats };
+            l7.finish(f.last_ns, &mut shard, &mut self.scratch);
+            f.l7 = Some(l7);
+            if !self.scratch.is_empty() {
+                emit_calls(key, &mut f, &mut self.scratch, &mut self.calls_out);
+            }
+        }
         let close = close_type(key.proto, &f, reason);
         let mut rec = record(key, &f, "final");
         rec.close_type = close.to_string();
         self.stats.records_final += 1;
         self.out.push(rec);
+    }
+}
+
+/// Feeds a packet's payload to the flow's L7 decoding.
+fn l7_packet(key: &FlowKey, f: &mut Flow, side: usize, p: &Packet<'_>, ts: i64, shard: &mut L7Shard<'_>, calls: &mut Vec<Call>) {
+    let server_port = if f.client_is_lo { key.hi.1 } else { key.lo.1 };
+    match p.transport {
+        Transport::Tcp(t) => {
+            let rst = t.flags & tcp_flags::RST != 0;
+            if f.l7.is_none() {
+                if p.payload_len == 0 || rst {
+                    return;
+                }
+                let mut l7 = L7Flow::new(l7::Transport::Tcp, server_port);
+                // Streams start after the SYNs when they were seen, so a
+                // first data segment that arrives out of order still waits.
+                for (i, isn) in f.tcp.isn.iter().enumerate() {
+                    if let Some(isn) = isn {
+                        l7.tcp_segment(i, *isn, None, true, &[], 0, ts, shard, calls);
+                    }
+                }
+                f.l7 = Some(Box::new(l7));
+            }
+            let l7 = f.l7.as_mut().expect("created above");
+            if !l7.wants_payload() {
+                return;
+            }
+            // Requests older than the timeout expire before this packet is
+            // parsed, so a late response never depends on sweep timing.
+            l7.expire(ts - shard.cfg.request_timeout_ns, calls);
+            let syn = t.flags & tcp_flags::SYN != 0;
+            let ack = (t.flags & tcp_flags::ACK != 0 && !rst).then_some(t.ack);
+            l7.tcp_segment(side, t.seq, ack, syn, p.payload, if rst { 0 } else { p.payload_len }, ts, shard, calls);
+        }
+        Transport::Udp { .. } => {
+            if p.payload.is_empty() {
+                return;
+            }
+            let l7 = f.l7.get_or_insert_with(|| Box::new(L7Flow::new(l7::Transport::Udp, server_port)));
+            l7.expire(ts - shard.cfg.request_timeout_ns, calls);
+            l7.datagram(side, p.payload, ts, shard, calls);
+        }
+        _ => {}
+    }
+}
+
+/// Turns the calls a session produced into records with the flow's context.
+fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Vec<CallRecord>) {
+    let (client, server) = if f.client_is_lo { (key.lo, key.hi) } else { (key.hi, key.lo) };
+    for c in calls.drain(..) {
+        let start = c.request_ts.or(c.response_first_ts).unwrap_or(f.last_ns);
+        // A call without response ends where it started: when it was
+        // declared timed out depends on the flow, not on the call.
+        let end = c.response_end_ts.or(c.response_first_ts).unwrap_or(start).max(start);
+        let latency = match (c.request_ts, c.response_end_ts) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        let first_byte = match (c.request_ts, c.response_first_ts) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        out.push(CallRecord {
+            flow_id: f.id,
+            call_index: f.calls_made,
+            start_ns: start,
+            end_ns: end,
+            request_ns: c.request_ts,
+            response_start_ns: c.response_first_ts,
+            response_end_ns: c.response_end_ts,
+            latency_ns: latency,
+            first_byte_ns: first_byte,
+            capture_point: f.point.name.clone(),
+            client_ip: client.0.to_string(),
+            client_port: i32::from(client.1),
+            server_ip: server.0.to_string(),
+            server_port: i32::from(server.1),
+            l4_protocol: l4_name(key.proto),
+            l7_protocol: c.protocol.as_str().to_string(),
+            version: c.version,
+            request_type: c.request_type,
+            request_domain: c.request_domain,
+            request_resource: c.request_resource,
+            response_code: c.response_code,
+            response_status: c.status.as_str().to_string(),
+            response_exception: c.response_exception,
+            request_bytes: c.request_bytes as i64,
+            response_bytes: c.response_bytes as i64,
+            user_agent: c.user_agent,
+            trace_id: c.trace.trace_id,
+            span_id: c.trace.span_id,
+            parent_span_id: c.trace.parent_span_id,
+            x_request_id: c.trace.x_request_id,
+            x_request_id_response: c.trace.x_request_id_response,
+            attributes: c.attributes,
+        });
+        f.calls_made += 1;
     }
 }
 
@@ -593,7 +740,7 @@ fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
         server_mac: f.macs[SERVER].map(mac_string),
         ip_version: i32::from(f.ip_version),
         l4_protocol: l4_name(key.proto),
-        l7_protocol: None,
+        l7_protocol: f.l7.as_ref().and_then(|l| l.protocol()).map(|p| p.as_str().to_string()),
         client_ip: ip_string(client.0),
         client_port: i32::from(client.1),
         server_ip: ip_string(server.0),

@@ -6,14 +6,17 @@
 //! Markdown table that `flowtrail schema` prints and README.md embeds (a
 //! test fails when README.md is stale).
 
+pub mod call;
 pub mod flow;
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ArrayBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{ArrayBuilder, BooleanBuilder, Int32Builder, Int64Builder, MapBuilder, StringBuilder};
+use arrow_array::Array;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Schema};
 
+pub use call::CallRecord;
 pub use flow::FlowRecord;
 
 /// Version of the record schemas, written into every Parquet file's
@@ -98,6 +101,28 @@ impl Column for Option<String> {
     }
     fn append(b: &mut StringBuilder, v: &Option<String>) {
         b.append_option(v.as_deref());
+    }
+}
+
+/// Sorted `(key, value)` pairs, written as an Arrow/Parquet map
+/// (`map<string, string>`, which DuckDB reads as `MAP(VARCHAR, VARCHAR)`).
+impl Column for Vec<(String, String)> {
+    type Builder = MapBuilder<StringBuilder, StringBuilder>;
+    const TYPE_NAME: &'static str = "map<string,string>";
+    const NULLABLE: bool = false;
+    fn data_type() -> DataType {
+        // Whatever the builder makes, so schema and data never disagree.
+        Self::builder(0).finish().data_type().clone()
+    }
+    fn builder(capacity: usize) -> Self::Builder {
+        MapBuilder::with_capacity(None, StringBuilder::new(), StringBuilder::new(), capacity)
+    }
+    fn append(b: &mut Self::Builder, v: &Self) {
+        for (k, val) in v {
+            b.keys().append_value(k);
+            b.values().append_value(val);
+        }
+        b.append(true).expect("keys and values appended in pairs");
     }
 }
 
@@ -194,5 +219,7 @@ pub fn schema_markdown() -> String {
          (a `period` record counts only its own interval).\n\n"
     );
     s.push_str(&markdown_table::<FlowRecord>());
+    s.push('\n');
+    s.push_str(&markdown_table::<CallRecord>());
     s
 }
