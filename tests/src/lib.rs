@@ -13,6 +13,8 @@ use flowtrail::flow::FlowConfig;
 use flowtrail::pipeline::{replay, Input, ReplayOptions, RunSummary};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+pub mod l7;
+
 /// The workspace root (tests run from their crate directory).
 #[must_use]
 pub fn root() -> PathBuf {
@@ -146,7 +148,8 @@ pub fn read_kind(dir: &Path, kind: &str) -> Table {
     }
     let mut t = Table { columns, rows };
     if !t.rows.is_empty() {
-        let (s, id, k) = (t.col("start_ns"), t.col("flow_id"), t.col("record_kind"));
+        let third = if t.columns.iter().any(|c| c == "record_kind") { "record_kind" } else { "call_index" };
+        let (s, id, k) = (t.col("start_ns"), t.col("flow_id"), t.col(third));
         t.rows.sort_by(|a, b| {
             let key =
                 |r: &Vec<String>| (r[s].parse::<i64>().unwrap_or(0), r[id].parse::<i64>().unwrap_or(0), r[k].clone());
@@ -160,6 +163,14 @@ pub fn read_kind(dir: &Path, kind: &str) -> Table {
 /// returns the summary and the flow rows.
 #[must_use]
 pub fn replay_flows(files: &[PathBuf], workers: usize) -> (RunSummary, Table) {
+    let (s, flows, _) = replay_all(files, workers);
+    (s, flows)
+}
+
+/// Like [`replay_flows`], also returning the call rows (sorted by
+/// start, flow id and call index).
+#[must_use]
+pub fn replay_all(files: &[PathBuf], workers: usize) -> (RunSummary, Table, Table) {
     let out = Scratch::new("replay");
     let opts = ReplayOptions {
         inputs: files.iter().map(|p| Input { path: p.clone(), point: None }).collect(),
@@ -172,7 +183,8 @@ pub fn replay_flows(files: &[PathBuf], workers: usize) -> (RunSummary, Table) {
     };
     let summary = replay(&opts).expect("replay runs");
     let t = read_kind(&out.0, "flows");
-    (summary, t)
+    let c = read_kind(&out.0, "calls");
+    (summary, t, c)
 }
 
 /// One TCP/UDP conversation as tshark counts it.

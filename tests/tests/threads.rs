@@ -1,6 +1,6 @@
-//! Records do not depend on the number of worker shards.
+//! Flow and call records do not depend on the number of worker shards.
 
-use flowtrail_tests::{bundled_pcaps, corpus, is_capture, replay_flows};
+use flowtrail_tests::{bundled_pcaps, corpus, is_capture, replay_all, replay_flows};
 
 fn corpus_sample() -> Vec<std::path::PathBuf> {
     let Some(c) = corpus() else { return Vec::new() };
@@ -20,10 +20,11 @@ fn output_is_the_same_with_1_2_and_3_workers() {
     files.extend(corpus_sample());
     assert!(!files.is_empty());
     for f in &files {
-        let (_, one) = replay_flows(std::slice::from_ref(f), 1);
+        let (_, one, one_calls) = replay_all(std::slice::from_ref(f), 1);
         for n in [2, 3] {
-            let (_, many) = replay_flows(std::slice::from_ref(f), n);
-            assert_eq!(one, many, "{}: records differ between 1 and {n} workers", f.display());
+            let (_, many, many_calls) = replay_all(std::slice::from_ref(f), n);
+            assert_eq!(one, many, "{}: flow records differ between 1 and {n} workers", f.display());
+            assert_eq!(one_calls, many_calls, "{}: call records differ between 1 and {n} workers", f.display());
         }
     }
 }

@@ -245,9 +245,8 @@ fn run(a: &Args) -> std::io::Result<()> {
     let k = a.flows;
     let p = a.packets_per_flow;
     let data_segments = p - 5;
-    let mut flows: Vec<Flow> = (0..k)
-        .map(|i| Flow { client_seq: mix(u64::from(i) * 2 + 1), server_seq: mix(u64::from(i) * 2 + 2) })
-        .collect();
+    let mut flows: Vec<Flow> =
+        (0..k).map(|i| Flow { client_seq: mix(u64::from(i) * 2 + 1), server_seq: mix(u64::from(i) * 2 + 2) }).collect();
     let mut buf = Vec::with_capacity(1600);
     let mut ts_us: u64 = 0;
     let (mut packets, mut bytes, mut stored) = (0u64, 0u64, 0u64);
