@@ -275,84 +275,64 @@ impl FlowTable {
                 self.next_sweep_ns = ts + SWEEP_NS;
             }
         }
-        let tcp = match p.transport {
-            Transport::Tcp(t) => Some(t),
-            _ => None,
-        };
-        // End the existing flow first when this packet cannot belong to it.
-        if let Some(f) = self.flows.get(key) {
-            let idle = ts - f.last_ns > timeout_of(&self.cfg, key.proto, f);
-            let reused = tcp.is_some_and(|t| {
-                t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
-                    && (f.tcp.fin.iter().all(|x| *x) || f.tcp.first_rst.is_some())
-                    && f.tcp.isn[if from_lo == f.client_is_lo { CLIENT } else { SERVER }] != Some(t.seq)
-            });
-            if idle || reused {
-                let f = self.flows.remove(key).expect("present");
-                let reason = if idle { EndReason::Idle } else { EndReason::Reused };
-                self.finish(key, f, reason);
-            }
-        }
-        let points = &self.points;
-        let cfg_period = self.cfg.period_ns;
-        let held = self.flows.len();
-        let full = held >= self.cfg.max_flows;
-        let flow = match self.flows.entry(*key) {
-            hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
-            hashbrown::hash_map::Entry::Vacant(e) => {
-                if full {
-                    self.stats.untracked_packets += 1;
+        // The common case, one lookup: a packet of a flow it belongs to.
+        let ending = match self.flows.get_mut(key) {
+            Some(f) => {
+                let idle = ts - f.last_ns > timeout_of(&self.cfg, key.proto, f);
+                let reused = matches!(p.transport, Transport::Tcp(t)
+                    if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+                        && (f.tcp.fin.iter().all(|x| *x) || f.tcp.first_rst.is_some())
+                        && f.tcp.isn[if from_lo == f.client_is_lo { CLIENT } else { SERVER }] != Some(t.seq));
+                if !idle && !reused {
+                    update(f, key, from_lo, info, p, &mut ctx!(self));
                     return;
                 }
-                match key.proto {
-                    6 => self.stats.flows_tcp += 1,
-                    17 => self.stats.flows_udp += 1,
-                    1 | 58 => self.stats.flows_icmp += 1,
-                    _ => self.stats.flows_other += 1,
-                }
-                let (client_is_sender, client_by) = choose_client(p);
-                let point = points.get(key.point as usize).cloned().unwrap_or_else(|| {
-                    Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new() })
-                });
-                let flow = Flow {
-                    id: (key.stable_hash(ts) & 0x7fff_ffff_ffff_ffff) as i64,
-                    point,
-                    client_is_lo: client_is_sender == from_lo,
-                    client_by,
-                    start_ns: ts,
-                    last_ns: ts,
-                    rec_start_ns: ts,
-                    rec_end_ns: ts,
-                    next_period_ns: next_boundary(ts, cfg_period),
-                    macs: [None; 2],
-                    vlan_count: p.vlan_count,
-                    tunnel: p.tunnel,
-                    ip_version: p.ip.version,
-                    c: [Counters::default(); 2],
-                    tcp: TcpState::default(),
-                    l7: None,
-                    calls_made: 0,
-                };
-                self.stats.max_concurrent_flows = self.stats.max_concurrent_flows.max(held as u64 + 1);
-                e.insert(flow)
+                Some(if idle { EndReason::Idle } else { EndReason::Reused })
             }
+            None => None,
         };
-        if ts >= flow.next_period_ns {
-            if flow.c[CLIENT].packets + flow.c[SERVER].packets > 0 {
-                self.out.push(period_record(key, flow));
-                self.stats.records_period += 1;
-            }
-            flow.next_period_ns = next_boundary(ts, cfg_period);
+        // The packet cannot belong to the flow held under its key: end it.
+        if let Some(reason) = ending {
+            let f = self.flows.remove(key).expect("present");
+            self.finish(key, f, reason);
         }
-        let side = if from_lo == flow.client_is_lo { CLIENT } else { SERVER };
-        account(flow, side, info, p);
-        if let Some(cfg) = &self.cfg.l7 {
-            let mut shard = L7Shard { cfg, budget: &mut self.l7_budget, stats: &mut self.l7_stats };
-            l7_packet(key, flow, side, p, info.ts_ns, &mut shard, &mut self.scratch);
-            if !self.scratch.is_empty() {
-                emit_calls(key, flow, &mut self.scratch, &mut self.calls_out);
-            }
+        let held = self.flows.len();
+        if held >= self.cfg.max_flows {
+            self.stats.untracked_packets += 1;
+            return;
         }
+        match key.proto {
+            6 => self.stats.flows_tcp += 1,
+            17 => self.stats.flows_udp += 1,
+            1 | 58 => self.stats.flows_icmp += 1,
+            _ => self.stats.flows_other += 1,
+        }
+        self.stats.max_concurrent_flows = self.stats.max_concurrent_flows.max(held as u64 + 1);
+        let (client_is_sender, client_by) = choose_client(p);
+        let point = self.points.get(key.point as usize).cloned().unwrap_or_else(|| {
+            Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new() })
+        });
+        let flow = Flow {
+            id: (key.stable_hash(ts) & 0x7fff_ffff_ffff_ffff) as i64,
+            point,
+            client_is_lo: client_is_sender == from_lo,
+            client_by,
+            start_ns: ts,
+            last_ns: ts,
+            rec_start_ns: ts,
+            rec_end_ns: ts,
+            next_period_ns: next_boundary(ts, self.cfg.period_ns),
+            macs: [None; 2],
+            vlan_count: p.vlan_count,
+            tunnel: p.tunnel,
+            ip_version: p.ip.version,
+            c: [Counters::default(); 2],
+            tcp: TcpState::default(),
+            l7: None,
+            calls_made: 0,
+        };
+        let f = self.flows.entry(*key).insert(flow).into_mut();
+        update(f, key, from_lo, info, p, &mut ctx!(self));
     }
 
     /// Ends idle flows and writes due period records.
@@ -407,6 +387,55 @@ impl FlowTable {
         rec.close_type = close.to_string();
         self.stats.records_final += 1;
         self.out.push(rec);
+    }
+}
+
+/// The table's parts a packet's update writes to, borrowed apart from the
+/// flow map so a flow can be updated after a single lookup.
+struct Ctx<'a> {
+    cfg: &'a FlowConfig,
+    out: &'a mut Vec<FlowRecord>,
+    stats: &'a mut TableStats,
+    l7_budget: &'a mut usize,
+    l7_stats: &'a mut L7Stats,
+    scratch: &'a mut Vec<Call>,
+    calls_out: &'a mut Vec<CallRecord>,
+}
+
+/// Borrows a table's [`Ctx`] (fields apart from `flows`).
+macro_rules! ctx {
+    ($t:expr) => {
+        Ctx {
+            cfg: &$t.cfg,
+            out: &mut $t.out,
+            stats: &mut $t.stats,
+            l7_budget: &mut $t.l7_budget,
+            l7_stats: &mut $t.l7_stats,
+            scratch: &mut $t.scratch,
+            calls_out: &mut $t.calls_out,
+        }
+    };
+}
+use ctx;
+
+/// Accounts a packet to its flow: period boundary, counters, L7.
+fn update(flow: &mut Flow, key: &FlowKey, from_lo: bool, info: &PacketInfo, p: &Packet<'_>, cx: &mut Ctx<'_>) {
+    let ts = info.ts_ns;
+    if ts >= flow.next_period_ns {
+        if flow.c[CLIENT].packets + flow.c[SERVER].packets > 0 {
+            cx.out.push(period_record(key, flow));
+            cx.stats.records_period += 1;
+        }
+        flow.next_period_ns = next_boundary(ts, cx.cfg.period_ns);
+    }
+    let side = if from_lo == flow.client_is_lo { CLIENT } else { SERVER };
+    account(flow, side, info, p);
+    if let Some(cfg) = &cx.cfg.l7 {
+        let mut shard = L7Shard { cfg, budget: cx.l7_budget, stats: cx.l7_stats };
+        l7_packet(key, flow, side, p, ts, &mut shard, cx.scratch);
+        if !cx.scratch.is_empty() {
+            emit_calls(key, flow, cx.scratch, cx.calls_out);
+        }
     }
 }
 
