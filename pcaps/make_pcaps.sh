@@ -2,14 +2,23 @@
 # Regenerate the real packet captures in pcaps/ (see pcaps/README.md).
 #
 # Every capture is real traffic between real programs (curl, nginx, dig,
-# dnsmasq, redis-cli, redis-server, nc, socat, ping) running in Linux network
+# dnsmasq, redis-cli, redis-server, nc, socat, ping, openssl s_client, a python3
+# http.server upstream) running in Linux network
 # namespaces named ftp-*, recorded by tcpdump (dumpcap for the pcapng file)
 # on one interface.  Nothing leaves the namespaces this script creates.
 #
-# Usage (as root):  pcaps/make_pcaps.sh
+# Usage (as root):  pcaps/make_pcaps.sh [--only NAME[,NAME...]]
+#   --only   re-make only the scenarios that produce the named captures
+#            (file names, ".pcap" optional; "l7" = the L7 captures of
+#            make_l7_pcaps.sh, which is the same as running that script).
+#            A scenario that makes two files (dns_udp + dns_tcp, sll2_any +
+#            sll_any, http_errors + http_upstream) re-makes both.  The other
+#            captures, their MANIFEST.tsv rows and README.md table rows are
+#            left exactly as they are.
 # Idempotent: it first removes leftovers of an earlier run (ftp-* namespaces
-# and the processes inside them), rewrites every capture, MANIFEST.tsv and the
-# generated part of README.md, and cleans up on any exit (trap EXIT).
+# and the processes inside them), rewrites every capture (or the --only ones),
+# MANIFEST.tsv and the generated part of README.md, and cleans up on any exit
+# (trap EXIT).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,10 +30,49 @@ NETKIT="$HERE/tools/netkit.py"
 die() { echo "make_pcaps: $*" >&2; exit 1; }
 log() { printf '\n=== %s\n' "$*"; }
 
+# Every capture a scenario can make, in MANIFEST order.
+BASE_CAPTURES=(http_keepalive.pcap http_close.pcap dns_udp.pcap dns_tcp.pcap redis.pcap
+    tcp_rst_closed_port.pcap tcp_no_synack.pcap tcp_loss_reorder.pcap ipv6.pcap vlan.pcap
+    vxlan.pcap fragments.pcap fragments_v6.pcap pcapng_two_ifaces.pcapng sll2_any.pcap
+    sll_any.pcap http_pipelined.pcap http_chunked.pcap)
+L7_CAPTURES=(http_errors.pcap http_upstream.pcap http_timeout.pcap http_trace.pcap
+    tls.pcap tls_failure.pcap dns_errors.pcap)
+
+ONLY=()          # empty: every scenario
+while [ $# -gt 0 ]; do
+    case $1 in
+        --only) [ $# -ge 2 ] || die "--only needs a list of captures"
+                IFS=, read -ra names <<<"$2"; shift 2
+                for n in "${names[@]}"; do
+                    case $n in
+                        l7) ONLY+=("${L7_CAPTURES[@]}") ;;
+                        *.pcap|*.pcapng) ONLY+=("$n") ;;
+                        "") ;;
+                        *) if [[ " ${BASE_CAPTURES[*]} " == *" $n.pcapng "* ]]; then ONLY+=("$n.pcapng"); else ONLY+=("$n.pcap"); fi ;;
+                    esac
+                done
+                [ ${#ONLY[@]} -gt 0 ] || die "--only: empty list" ;;
+        --only=*) set -- --only "${1#--only=}" "${@:2}" ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+done
+for n in "${ONLY[@]}"; do
+    [[ " ${BASE_CAPTURES[*]} ${L7_CAPTURES[*]} " == *" $n "* ]] ||
+        die "--only: no scenario makes $n (known: ${BASE_CAPTURES[*]} ${L7_CAPTURES[*]})"
+done
+
+want() {         # want FILE...: does this run make (one of) these captures?
+    local f n
+    [ ${#ONLY[@]} -eq 0 ] && return 0
+    for f in "$@"; do for n in "${ONLY[@]}"; do [ "$f" = "$n" ] && return 0; done; done
+    return 1
+}
+
 [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, tcpdump)"
 missing=()
 for t in ip iptables tcpdump dumpcap tshark capinfos nginx dnsmasq dig \
-         redis-server redis-cli curl socat nc ss "$PY"; do
+         redis-server redis-cli curl socat nc ss openssl "$PY"; do
     command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 exec 9<"$0"   # one run at a time (teardown of a second run would hit the first)
@@ -245,6 +293,7 @@ make_content() {
     # ~20 KB of text that gzip compresses well (for the chunked response)
     seq 1 2000 | sed 's/^/line /' >"$WWW/page.txt"
     chmod 644 "$WWW"/*
+    head -c 3000 "$WWW/big.bin" >"$WORK/dgram3000.bin"   # UDP payload for fragments*.pcap
 }
 
 nginx_start() {  # nginx_start NS gzip(on|off) LISTEN...
@@ -280,13 +329,15 @@ EOF
 }
 
 # ------------------------------------------------------ manifest records --
-M_FILE=(); M_PROGS=(); M_FEAT=(); M_HOW=()
-record() { M_FILE+=("$1"); M_PROGS+=("$2"); M_FEAT+=("$3"); M_HOW+=("$4"); }
+M_FILE=(); M_BY=(); M_PROGS=(); M_FEAT=(); M_HOW=()
+MADE_BY=make_pcaps.sh   # the script file that holds the scenario (MANIFEST made_by)
+record() { M_FILE+=("$1"); M_BY+=("$MADE_BY"); M_PROGS+=("$2"); M_FEAT+=("$3"); M_HOW+=("$4"); }
 
 make_content
 
 # ============================================================ scenarios ====
 
+if want http_keepalive.pcap; then
 log "1 http_keepalive.pcap"
 pair 1 v4
 nginx_start ${PFX}s off 10.99.1.20:80
@@ -302,7 +353,9 @@ expect http_keepalive.pcap 'tcp.flags.fin==1' 2
 teardown
 record http_keepalive.pcap "curl, nginx" "ipv4,tcp,http1,keep-alive,404,fin" \
     "ftp-c 10.99.1.10 --veth-- ftp-s 10.99.1.20 (nginx :80). One \`curl URL1 URL2 URL3\` (index.html 200, small.txt 200, missing.html 404) on one keep-alive connection; curl closes it with FIN at exit. tcpdump on ftp-c eth0."
+fi
 
+if want http_close.pcap; then
 log "2 http_close.pcap"
 pair 2 v4
 nginx_start ${PFX}s off 10.99.2.20:80
@@ -318,7 +371,9 @@ expect http_close.pcap 'http.connection=="close"' 3
 teardown
 record http_close.pcap "curl, nginx" "ipv4,tcp,http1,http1.0,connection-close,404,fin" \
     "ftp-c 10.99.2.10 --veth-- ftp-s 10.99.2.20 (nginx :80). Three curl runs: \`curl --http1.0 /index.html\`, \`curl -H 'Connection: close' /small.txt\`, the same for /missing.html (404): 3 TCP connections, each closed by nginx first. tcpdump on ftp-c eth0."
+fi
 
+if want dns_udp.pcap dns_tcp.pcap; then
 log "3 dns_udp.pcap, dns_tcp.pcap"
 pair 3 v4
 bg ${PFX}s dnsmasq dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
@@ -357,7 +412,9 @@ record dns_udp.pcap "dig, dnsmasq" "ipv4,udp,dns,nxdomain,aaaa,cname,mx,txt" \
     "ftp-c 10.99.3.10 --veth-- ftp-s 10.99.3.20 (dnsmasq --no-resolv --no-hosts --local=/example.test/ with host/cname/mx/txt records, --address=/wild.test/10.99.0.90). Seven \`dig @10.99.3.20\` UDP queries: www A, www AAAA, nope (NXDOMAIN), alias (CNAME), MX, TXT, host.wild.test. tcpdump on ftp-c eth0."
 record dns_tcp.pcap "dig, dnsmasq" "ipv4,tcp,dns,dns-over-tcp,fin" \
     "Same setup as dns_udp.pcap. \`dig +tcp www.example.test A\` (1 connection), then \`dig +tcp +keepopen www.example.test AAAA api.example.test A\` (2 queries on one connection). tcpdump on ftp-c eth0."
+fi
 
+if want redis.pcap; then
 log "4 redis.pcap"
 pair 4 v4
 bg ${PFX}s redis redis-server --bind 10.99.4.20 --port 6379 --save '' --appendonly no \
@@ -381,7 +438,9 @@ expect redis.pcap 'resp' 12
 teardown
 record redis.pcap "redis-cli, redis-server" "ipv4,tcp,resp,redis,pipeline,error-reply,nil,fin" \
     "ftp-c 10.99.4.10 --veth-- ftp-s 10.99.4.20 (redis-server --save '' --appendonly no). Four redis-cli connections: \`PING\`; \`SET greeting hello\`; \`-r 3 INCR counter\` (3 round trips on one connection); \`redis-cli --pipe\` writing 6 RESP commands at once (GET, RPUSH, LRANGE, INCR on a string -> -ERR, GET missing -> nil, MGET) plus its ECHO marker. (Commands are not fed to redis-cli on stdin because that mode first fetches COMMAND DOCS, ~180 KB.) tcpdump on ftp-c eth0."
+fi
 
+if want tcp_rst_closed_port.pcap; then
 log "5 tcp_rst_closed_port.pcap"
 pair 5 v4
 cap_start ${PFX}c eth0 tcp_rst_closed_port.pcap
@@ -392,7 +451,9 @@ expect tcp_rst_closed_port.pcap 'tcp.flags.reset==1 && tcp.flags.ack==1' 2
 teardown
 record tcp_rst_closed_port.pcap "nc (netcat-openbsd)" "ipv4,tcp,rst" \
     "ftp-c 10.99.5.10 --veth-- ftp-s 10.99.5.20 (nothing listening). \`nc -z -w 2 10.99.5.20 9999\` twice: SYN answered by RST/ACK from the kernel. tcpdump on ftp-c eth0."
+fi
 
+if want tcp_no_synack.pcap; then
 log "6 tcp_no_synack.pcap"
 pair 6 v4
 nsx ${PFX}s iptables -A INPUT -p tcp --dport 80 -j DROP
@@ -404,7 +465,9 @@ expect tcp_no_synack.pcap 'tcp.analysis.retransmission' 2
 teardown
 record tcp_no_synack.pcap "curl, iptables" "ipv4,tcp,no-synack,syn-retransmission" \
     "ftp-c 10.99.6.10 --veth-- ftp-s 10.99.6.20 with \`iptables -A INPUT -p tcp --dport 80 -j DROP\` in ftp-s. \`curl --connect-timeout 3.5 http://10.99.6.20/\`: the SYN is never answered; the kernel retransmits it (at ~1 s, ~2 s, ~3 s here: Linux >= 6.5 uses linear SYN timeouts, net.ipv4.tcp_syn_linear_timeouts=4) until curl gives up. tcpdump on ftp-c eth0."
+fi
 
+if want tcp_loss_reorder.pcap; then
 log "7 tcp_loss_reorder.pcap"
 # The impairment is random (seeded: with seed 1 the SYN-ACK is delayed, so
 # Wireshark's iRTT-based out-of-order test applies); if a run shows no
@@ -430,7 +493,9 @@ expect tcp_loss_reorder.pcap 'tcp.analysis.out_of_order' 1
 expect tcp_loss_reorder.pcap 'tcp.options.sack_le' 1
 record tcp_loss_reorder.pcap "curl, nginx, netkit.py relay" "ipv4,tcp,http1,retransmission,out-of-order,sack,snaplen-128" \
     "ftp-c 10.99.7.10 --veth-- [ftp-sw: c0 | netkit.py relay | s0] --veth-- ftp-s 10.99.7.20 (nginx). The relay copies frames between c0 and s0 (AF_PACKET) and impairs the server->client direction like \`netem loss 3% delay 5ms reorder 25% 50%\` (seed $LOSS_SEED; the kernel has no sch_netem). \`curl http://10.99.7.20/big.bin\` (307200 bytes). tcpdump -s 128 on ftp-c eth0, so payloads are truncated."
+fi
 
+if want ipv6.pcap; then
 log "8 ipv6.pcap"
 pair 8 v6
 nginx_start ${PFX}s off '[::]:80'
@@ -448,7 +513,9 @@ expect ipv6.pcap 'icmpv6.type==135' 1
 teardown
 record ipv6.pcap "curl, nginx, $PING_PROG" "ipv6,tcp,http1,icmpv6,echo,ndp" \
     "ftp-c fd00:99:8::10 --veth-- ftp-s fd00:99:8::20 (nginx listen [::]:80). \`curl -g http://[fd00:99:8::20]/index.html http://[fd00:99:8::20]/small.txt\` (one connection), then 2 ICMPv6 echo requests (ping -6 -c 2). Includes neighbour solicitation/advertisement. tcpdump on ftp-c eth0."
+fi
 
+if want vlan.pcap; then
 log "9 vlan.pcap"
 relayed 9
 ip -n ${PFX}sw link add trunk0 address "$(mac 9 a0)" type veth peer name trunk1 address "$(mac 9 a1)"
@@ -470,7 +537,9 @@ expect vlan.pcap 'vlan.id==100 && arp' 2
 teardown
 record vlan.pcap "curl, nginx, $PING_PROG, netkit.py relay" "ipv4,vlan,802.1q,tcp,http1,icmp,arp" \
     "ftp-c 10.99.9.10 --veth-- [ftp-sw: c0 | relay | trunk0 ==veth== trunk1 | relay | s0] --veth-- ftp-s 10.99.9.20 (nginx). The kernel has no 8021q module, so two netkit.py relays act as a switch: frames from an access port get an 802.1Q tag (VID 100) on the trunk veth and lose it on the other side. \`curl /index.html\` and 2 pings. tcpdump on trunk0: every frame (ARP, TCP, ICMP) carries VLAN tag 100."
+fi
 
+if want vxlan.pcap; then
 log "10 vxlan.pcap"
 pair 10 v4
 for side in c:10 s:20; do
@@ -495,10 +564,11 @@ expect vxlan.pcap 'udp.dstport==4789' 10
 teardown
 record vxlan.pcap "curl, nginx, $PING_PROG, kernel vxlan" "ipv4,udp,vxlan,tunnel,tcp,http1,icmp,arp" \
     "Underlay ftp-c 10.99.10.10 --veth-- ftp-s 10.99.10.20; \`ip link add vxlan42 type vxlan id 42 dstport 4789 local .. remote .. dev eth0\` on both sides, overlay 10.99.110.10 / 10.99.110.20 (nginx). \`curl http://10.99.110.20/index.html\` and 2 pings through the tunnel. tcpdump on the underlay ftp-c eth0 (outer Ethernet/IPv4/UDP 4789/VXLAN VNI 42, inner Ethernet/ARP/IPv4)."
+fi
 
+if want fragments.pcap; then
 log "11 fragments.pcap"
 pair 11 v4
-head -c 3000 "$WWW/big.bin" >"$WORK/dgram3000.bin"
 bg ${PFX}s socat-udp4 socat -T 5 UDP4-LISTEN:7777,bind=10.99.11.20 PIPE
 wait_listen ${PFX}s udp 7777
 cap_start ${PFX}c eth0 fragments.pcap
@@ -514,7 +584,9 @@ expect fragments.pcap 'icmp.type==0' 2
 teardown
 record fragments.pcap "nc -u, socat, $PING_PROG" "ipv4,udp,icmp,fragments" \
     "ftp-c 10.99.11.10 --veth (MTU 1500)-- ftp-s 10.99.11.20 (\`socat UDP4-LISTEN:7777 PIPE\` echo). \`nc -u 10.99.11.20 7777 < 3000-byte file\`: a 3000-byte UDP datagram and its echo, each in 3 IPv4 fragments; then \`ping -c 2 -s 3000\` (requests and replies fragmented). tcpdump on ftp-c eth0."
+fi
 
+if want fragments_v6.pcap; then
 log "11b fragments_v6.pcap"
 pair 11 v6
 bg ${PFX}s socat-udp6 socat -T 5 UDP6-LISTEN:7777,bind=[fd00:99:11::20] PIPE
@@ -533,7 +605,9 @@ expect fragments_v6.pcap 'icmpv6.type==129' 2
 teardown
 record fragments_v6.pcap "nc -u, socat, $PING_PROG" "ipv6,udp,icmpv6,fragments,ndp" \
     "ftp-c fd00:99:11::10 --veth-- ftp-s fd00:99:11::20 (\`socat UDP6-LISTEN:7777 PIPE\` echo). \`nc -6 -u\` sends a 3000-byte datagram and gets it back (IPv6 Fragment headers), then \`ping -6 -c 2 -s 3000\`. tcpdump on ftp-c eth0."
+fi
 
+if want pcapng_two_ifaces.pcapng; then
 log "12 pcapng_two_ifaces.pcapng"
 pair 12 v4
 nginx_start ${PFX}s off 10.99.12.20:80
@@ -550,7 +624,9 @@ expect pcapng_two_ifaces.pcapng 'frame.interface_id==1 && sll && icmp' 4
 teardown
 record pcapng_two_ifaces.pcapng "dumpcap, curl, nginx, $PING_PROG" "pcapng,multi-interface,ethernet,linux-sll2,tcp,http1,icmp,loopback" \
     "ftp-c 10.99.12.10 --veth-- ftp-s 10.99.12.20 (nginx). In ftp-c: \`dumpcap -i eth0 -y EN10MB -f 'tcp port 80 or arp' -i any -y LINUX_SLL2 -f 'icmp and host 127.0.0.1' -w F.pcapng\` (two IDBs: Ethernet and Linux cooked v2). Interface 0 holds \`curl http://10.99.12.20/index.html\`, interface 1 holds 2 pings to 127.0.0.1 over loopback. Stopped with SIGTERM."
+fi
 
+if want sll2_any.pcap sll_any.pcap; then
 log "13 sll2_any.pcap, sll_any.pcap"
 pair 13 v4
 nginx_start ${PFX}s off 10.99.13.20:80
@@ -570,7 +646,9 @@ record sll2_any.pcap "curl, nginx" "ipv4,linux-sll2,tcp,http1,fin" \
     "ftp-c 10.99.13.10 --veth-- ftp-s 10.99.13.20 (nginx). \`curl /index.html\`, captured with \`tcpdump -i any -y LINUX_SLL2\` in ftp-c (link type 276)."
 record sll_any.pcap "curl, nginx" "ipv4,linux-sll,tcp,http1,fin" \
     "Same setup; \`curl /small.txt\`, captured with \`tcpdump -i any -y LINUX_SLL\` in ftp-c (link type 113)."
+fi
 
+if want http_pipelined.pcap; then
 log "14 http_pipelined.pcap"
 pair 14 v4
 nginx_start ${PFX}s off 10.99.14.20:80
@@ -588,7 +666,9 @@ n=$(tshark -r "$WORK/out/http_pipelined.pcap" -Y 'http.response' -T fields -e ht
 teardown
 record http_pipelined.pcap "nc (netcat-openbsd), nginx" "ipv4,tcp,http1,pipelining,fin" \
     "ftp-c 10.99.14.10 --veth-- ftp-s 10.99.14.20 (nginx). \`printf 'GET /a.txt ...\\r\\n\\r\\nGET /b.txt ... Connection: close\\r\\n\\r\\n' | nc -w 3 10.99.14.20 80\`: both requests in one TCP segment, nginx answers both and closes. tcpdump on ftp-c eth0."
+fi
 
+if want http_chunked.pcap; then
 log "15 http_chunked.pcap"
 pair 15 v4
 nginx_start ${PFX}s on 10.99.15.20:80
@@ -602,9 +682,16 @@ expect http_chunked.pcap 'http.content_length' 1
 teardown
 record http_chunked.pcap "curl, nginx (gzip on)" "ipv4,tcp,http1,chunked,gzip,keep-alive,fin" \
     "ftp-c 10.99.15.10 --veth-- ftp-s 10.99.15.20 (nginx with \`gzip on; gzip_types text/plain\`). \`curl --compressed /page.txt /small.txt\` on one connection: page.txt (~20 KB text) comes gzip-compressed with Transfer-Encoding: chunked, small.txt (below gzip_min_length) with Content-Length. tcpdump on ftp-c eth0."
+fi
+
+# Application-layer (L7) scenarios 16-22: HTTP errors and proxying, TLS, DNS
+# failures.  Same helpers and conventions; kept in their own file.
+# shellcheck source=make_l7_pcaps.sh
+. "$HERE/make_l7_pcaps.sh"
 
 # ========================================================== publish ========
 log "publish"
+[ ${#M_FILE[@]} -gt 0 ] || die "no capture was made"
 for f in "${M_FILE[@]}"; do
     [ -s "$WORK/out/$f" ] || die "missing capture $f"
     chmod 644 "$WORK/out/$f"
@@ -612,13 +699,83 @@ for f in "${M_FILE[@]}"; do
 done
 
 packets() { capinfos -M -c -T -r "$OUT/$1" | cut -f2; }
+made_now() {     # made_now FILE: index of FILE in the records of this run
+    local i
+    for i in "${!M_FILE[@]}"; do [ "${M_FILE[$i]}" = "$1" ] && { echo "$i"; return 0; }; done
+    return 1
+}
+manifest_row() { # manifest_row INDEX
+    printf '%s\t%s\t%s\t%s\t%s\n' "${M_FILE[$1]}" "${M_BY[$1]}" "${M_PROGS[$1]}" "${M_FEAT[$1]}" "$(packets "${M_FILE[$1]}")"
+}
+readme_row() {   # readme_row INDEX
+    local f=${M_FILE[$1]} enc how
+    enc=$(capinfos -M -E -T -r "$OUT/$f" | cut -f2)
+    if [ "$enc" = per-packet ]; then  # pcapng: one link type per interface
+        enc=$(capinfos "$OUT/$f" | sed -n 's/.*Encapsulation = .*(\([0-9]*\) - \(.*\))$/\2/p' | paste -sd+ -)
+    fi
+    how=${M_HOW[$1]//|/\\|}
+    printf '| `%s` | %s | %s | %s | %s | %s |\n' "$f" "${M_FEAT[$1]}" "$how" \
+        "$(packets "$f")" "$enc" "$(stat -c %s "$OUT/$f")"
+}
+# merge_rows KEYED_OLD_ROWS ROWFUNC: the old rows (file<TAB>row, in order)
+# with the rows of the files made now put in their place; files made now
+# that had no row are appended in the order they were made.
+merge_rows() {
+    local old=$1 fn=$2 f row i done=" "
+    while IFS=$'\t' read -r f row; do
+        if i=$(made_now "$f"); then "$fn" "$i"; done+="$f "; else printf '%s\n' "$row"; fi
+    done <"$old"
+    for i in "${!M_FILE[@]}"; do
+        [[ "$done" == *" ${M_FILE[$i]} "* ]] || "$fn" "$i"
+    done
+}
+
+README="$OUT/README.md"
+PARTIAL=0
+if [ ${#ONLY[@]} -gt 0 ] && [ -f "$OUT/MANIFEST.tsv" ] && [ -f "$README" ] &&
+   grep -q '^<!-- BEGIN GENERATED' "$README"; then
+    PARTIAL=1
+fi
+
+# Old rows, keyed by file name (only used by a partial run).
+: >"$WORK/manifest.old"; : >"$WORK/table.old"; : >"$WORK/footer.old"
+if [ $PARTIAL = 1 ]; then
+    awk -F'\t' 'NR > 1 && NF { print $1 "\t" $0 }' "$OUT/MANIFEST.tsv" >"$WORK/manifest.old"
+    awk '/^<!-- BEGIN GENERATED/ { g = 1; next } /^<!-- END GENERATED/ { g = 0 }
+         g && /^\| `/ { f = $0; sub(/^\| `/, "", f); sub(/`.*/, "", f); print f "\t" $0 }' \
+        "$README" >"$WORK/table.old"
+    # what follows the table in the generated part: "Generated on ..." and
+    # the program list of the last full run, then lines of partial runs
+    awk '/^<!-- BEGIN GENERATED/ { g = 1; next } /^<!-- END GENERATED/ { g = 0 }
+         g && /^Generated on / { f = 1 } g && f { print }' "$README" >"$WORK/footer.old"
+    [ -s "$WORK/footer.old" ] || PARTIAL=0
+fi
 
 {
     printf 'file\tmade_by\tprograms\tfeatures\tpackets\n'
-    for i in "${!M_FILE[@]}"; do
-        printf '%s\tmake_pcaps.sh\t%s\t%s\t%s\n' "${M_FILE[$i]}" "${M_PROGS[$i]}" "${M_FEAT[$i]}" "$(packets "${M_FILE[$i]}")"
-    done
-} >"$OUT/MANIFEST.tsv"
+    merge_rows "$WORK/manifest.old" manifest_row
+} >"$WORK/MANIFEST.tsv"
+mv -f "$WORK/MANIFEST.tsv" "$OUT/MANIFEST.tsv"
+
+programs() {     # versions of the programs the captures come from
+    dpkg-query -W -f='${Package} ${Version}\n' nginx-light dnsmasq-base bind9-dnsutils redis-server \
+        redis-tools curl socat netcat-openbsd tcpdump libpcap0.8 tshark iproute2 iptables iputils-ping \
+        openssl python3 2>/dev/null \
+        | awk 'NF==2' || true
+    nginx -v 2>&1
+    dig -v 2>&1
+    dnsmasq --version | head -1
+    redis-server --version
+    redis-cli --version
+    curl --version | head -1
+    openssl version
+    tcpdump --version 2>&1 | head -2
+    dumpcap --version 2>&1 | head -1
+    ip -V
+    iptables -V
+    echo "ping: $PING_DESC"
+    "$PY" --version
+}
 
 # The part of README.md between the markers is generated here.
 GEN="$WORK/readme-gen.md"
@@ -629,40 +786,31 @@ GEN="$WORK/readme-gen.md"
     echo
     echo '| file | exercises | how it was made | packets | link type | bytes |'
     echo '| --- | --- | --- | ---: | --- | ---: |'
-    for i in "${!M_FILE[@]}"; do
-        f=${M_FILE[$i]}
-        enc=$(capinfos -M -E -T -r "$OUT/$f" | cut -f2)
-        if [ "$enc" = per-packet ]; then  # pcapng: one link type per interface
-            enc=$(capinfos "$OUT/$f" | sed -n 's/.*Encapsulation = .*(\([0-9]*\) - \(.*\))$/\2/p' | paste -sd+ -)
-        fi
-        how=${M_HOW[$i]//|/\\|}
-        printf '| `%s` | %s | %s | %s | %s | %s |\n' "$f" "${M_FEAT[$i]}" "$how" \
-            "$(packets "$f")" "$enc" "$(stat -c %s "$OUT/$f")"
-    done
+    merge_rows "$WORK/table.old" readme_row
     echo
-    echo "Generated on $(date -u +%Y-%m-%d) by \`pcaps/make_pcaps.sh\` on Linux $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo '?'). Programs:"
-    echo
-    echo '```'
-    dpkg-query -W -f='${Package} ${Version}\n' nginx-light dnsmasq-base bind9-dnsutils redis-server \
-        redis-tools curl socat netcat-openbsd tcpdump libpcap0.8 tshark iproute2 iptables iputils-ping python3 2>/dev/null \
-        | awk 'NF==2' || true
-    nginx -v 2>&1
-    dig -v 2>&1
-    dnsmasq --version | head -1
-    redis-server --version
-    redis-cli --version
-    curl --version | head -1
-    tcpdump --version 2>&1 | head -2
-    dumpcap --version 2>&1 | head -1
-    ip -V
-    iptables -V
-    echo "ping: $PING_DESC"
-    "$PY" --version
-    echo '```'
+    if [ $PARTIAL = 1 ]; then
+        # Keep the full run's program list; add (or replace) one line for
+        # this set of files with the programs that differ from that list.
+        made=$(printf '`%s`, ' "${M_FILE[@]}"); made=${made%, }
+        programs >"$WORK/programs.now"
+        sed -n '/^```$/,/^```$/p' "$WORK/footer.old" | grep -v '^```$' >"$WORK/programs.old" || true
+        diff=$(grep -vxFf "$WORK/programs.old" "$WORK/programs.now" | sed 's/.*/`&`/' | paste -sd';' - | sed 's/;/; /g' || true)
+        # old footer without this file set's earlier line, blank runs squeezed,
+        # no trailing blank line
+        grep -vF "re-made $made;" "$WORK/footer.old" | cat -s | awk '
+            NF { while (nb > 0) { print ""; nb-- } print; next } { nb++ }'
+        echo
+        echo "Partial run on $(date -u +%Y-%m-%d) (\`pcaps/make_pcaps.sh --only\`) re-made $made; programs that differ from the list above: ${diff:-none}."
+    else
+        echo "Generated on $(date -u +%Y-%m-%d) by \`pcaps/make_pcaps.sh\` on Linux $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo '?'). Programs:"
+        echo
+        echo '```'
+        programs
+        echo '```'
+    fi
     echo
     echo '<!-- END GENERATED -->'
 } >"$GEN"
-README="$OUT/README.md"
 if [ -f "$README" ] && grep -q '^<!-- BEGIN GENERATED' "$README"; then
     awk -v gen="$GEN" '
         /^<!-- BEGIN GENERATED/ { while ((getline l < gen) > 0) print l; skip = 1; next }
@@ -676,4 +824,4 @@ chmod 644 "$README" "$OUT/MANIFEST.tsv"
 
 echo
 du -ch "${M_FILE[@]/#/$OUT/}" | tail -1
-echo "make_pcaps: OK (${#M_FILE[@]} captures)"
+echo "make_pcaps: OK (${#M_FILE[@]} captures$([ $PARTIAL = 1 ] && echo ", partial run: other rows kept"))"
