@@ -6,12 +6,22 @@
 //! decode past the capture format: the link layer and up belong to
 //! `flowtrail-decoders`.
 //!
-//! Today: pcap and pcapng files ([`pcap_file::PcapFileSource`]). Live rings
-//! (AF_PACKET TPACKET_V3, eBPF) implement the same trait later.
+//! Sources: pcap and pcapng files ([`pcap_file::PcapFileSource`]) and live
+//! capture through AF_PACKET TPACKET_V3 rings ([`af_packet::AfPacketSource`],
+//! Linux only). [`netdev`] lists and watches the interfaces to capture on.
+//! Live sources also answer [`PacketSource::poll_packet`], which gives up
+//! after a timeout so a pipeline can wake while the wire is quiet.
 
+#[cfg(target_os = "linux")]
+pub mod af_packet;
+#[cfg(all(target_os = "linux", feature = "ebpf"))]
+pub mod ebpf;
+#[cfg(target_os = "linux")]
+pub mod netdev;
 pub mod pcap_file;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `LINKTYPE_*` numbers from <https://www.tcpdump.org/linktypes.html> that
 /// flowtrail decodes.
@@ -67,7 +77,15 @@ pub struct CaptureStats {
     pub skipped_blocks: u64,
     /// Packets the capture layer dropped (kernel or ring); 0 for files
     /// except where a pcapng interface-statistics block reports drops.
+    /// Live AF_PACKET: the kernel's `tp_drops` (ring full), accumulated.
     pub dropped: u64,
+    /// Live sources: packets the kernel handed to the socket after its
+    /// filter, drops included (AF_PACKET `tp_packets`, accumulated). Runs
+    /// ahead of `packets` by what still waits in the ring. 0 for files.
+    pub kernel_packets: u64,
+    /// Live AF_PACKET: times the ring froze because every block was still
+    /// held by user space (`tp_freeze_q_cnt`, accumulated). 0 for files.
+    pub freeze_count: u64,
 }
 
 /// Why a source stopped or could not start. Each variant says where.
@@ -85,9 +103,40 @@ pub enum CaptureError {
     /// A record header is impossible (length beyond limits, bad block).
     #[error("{path}: corrupt at byte offset {offset} (after {packets} packets): {detail}")]
     Corrupt { path: PathBuf, offset: u64, packets: u64, detail: String },
+    /// A system call of a live source failed (`what` names the call).
+    #[error("{interface}: {what}: {source}")]
+    Os { interface: String, what: &'static str, source: std::io::Error },
+    /// A live source's configuration is impossible (sizes the kernel
+    /// refuses, an unknown interface, an unsupported link type).
+    #[error("{interface}: {detail}")]
+    Config { interface: String, detail: String },
+    /// A capture filter could not be compiled (tcpdump missing, bad syntax).
+    #[error("{interface}: filter {filter:?}: {detail}")]
+    Filter { interface: String, filter: String, detail: String },
+    /// The interface a live source was bound to was deleted (or moved to
+    /// another network namespace). Every packet the ring held was returned.
+    #[error("{interface}: interface disappeared")]
+    InterfaceGone { interface: String },
+    /// The kernel's ring holds something impossible (offsets past a block).
+    #[error("{interface}: ring corrupt: {detail}")]
+    Ring { interface: String, detail: String },
 }
 
-/// A lending packet source. Time comes from the packets, never a clock.
+/// What [`PacketSource::poll_packet`] found.
+#[derive(Debug, Clone, Copy)]
+pub enum Polled<'a> {
+    /// A packet, lent until the next call.
+    Packet(RawPacket<'a>),
+    /// No packet within the timeout (live sources only). `now_ns` is the
+    /// wall clock (`CLOCK_REALTIME`, the clock packet timestamps use) so a
+    /// caller can expire idle state while the wire is quiet.
+    Idle { now_ns: i64 },
+    /// End of input: a file's end, or a live source's stop flag was set.
+    End,
+}
+
+/// A lending packet source. Time comes from the packets, never a clock
+/// (a quiet live source reports the wall clock in [`Polled::Idle`]).
 pub trait PacketSource {
     /// The next packet, `Ok(None)` at a clean end of input. After an error
     /// the source is finished; every packet before it was returned.
@@ -97,4 +146,20 @@ pub trait PacketSource {
     fn stats(&self) -> CaptureStats;
     /// Bytes consumed so far and total size when known, for progress bars.
     fn progress(&self) -> (u64, Option<u64>);
+    /// Like [`next_packet`](Self::next_packet), but a live source waits at
+    /// most about `timeout` for a packet and then answers
+    /// [`Polled::Idle`]. Sources that never wait (files) keep this
+    /// default, which is `next_packet` with `None` as [`Polled::End`].
+    fn poll_packet(&mut self, timeout: Duration) -> Result<Polled<'_>, CaptureError> {
+        let _ = timeout;
+        Ok(match self.next_packet()? {
+            Some(p) => Polled::Packet(p),
+            None => Polled::End,
+        })
+    }
+    /// True for live captures: packets arrive in real time, `next_packet`
+    /// may block, and `Ok(None)` comes only once stopped.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
