@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Replay pcap/pcapng files into flow records under DIR.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Print the record schema as Markdown.
     Schema,
     /// Benchmark floor: read (and optionally dissect) every packet, build nothing.
@@ -137,7 +137,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+fn run_replay(a: Box<ReplayArgs>) -> anyhow::Result<ExitCode> {
     let mut names = std::collections::HashMap::new();
     for p in &a.points {
         let (name, file) = p.split_once('=').ok_or_else(|| anyhow::anyhow!("--point wants NAME=FILE, got {p:?}"))?;

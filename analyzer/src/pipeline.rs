@@ -108,7 +108,7 @@ type ShardResult = (TableStats, L7Stats);
 
 enum Engine {
     Inline {
-        table: FlowTable,
+        table: Box<FlowTable>,
         sink: Sender<Output>,
     },
     Sharded {
@@ -408,7 +408,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
 
     let workers = opts.workers.max(1);
     let engine = if workers == 1 {
-        Engine::Inline { table: FlowTable::new(opts.flow.clone()), sink: sink_tx }
+        Engine::Inline { table: Box::new(FlowTable::new(opts.flow.clone())), sink: sink_tx }
     } else {
         let (recycle_tx, recycle_rx) = bounded(workers * 8);
         let mut txs = Vec::new();

@@ -266,15 +266,7 @@ impl FlowTable {
     pub fn process(&mut self, info: &PacketInfo, key: &FlowKey, from_lo: bool, p: &Packet<'_>) {
         let ts = info.ts_ns;
         self.stats.packets += 1;
-        if ts > self.now_ns {
-            self.now_ns = ts;
-            if ts >= self.next_sweep_ns {
-                if self.next_sweep_ns != i64::MIN {
-                    self.sweep();
-                }
-                self.next_sweep_ns = ts + SWEEP_NS;
-            }
-        }
+        self.advance(ts);
         // The common case, one lookup: a packet of a flow it belongs to.
         let ending = match self.flows.get_mut(key) {
             Some(f) => {
@@ -333,6 +325,20 @@ impl FlowTable {
         };
         let f = self.flows.entry(*key).insert(flow).into_mut();
         update(f, key, from_lo, info, p, &mut ctx!(self));
+    }
+
+    /// Moves the table's clock to `now_ns` (packet time, or the capture's
+    /// time while no packets come), sweeping when due. Never goes back.
+    pub fn advance(&mut self, now_ns: i64) {
+        if now_ns > self.now_ns {
+            self.now_ns = now_ns;
+            if now_ns >= self.next_sweep_ns {
+                if self.next_sweep_ns != i64::MIN {
+                    self.sweep();
+                }
+                self.next_sweep_ns = now_ns + SWEEP_NS;
+            }
+        }
     }
 
     /// Ends idle flows and writes due period records.

@@ -263,7 +263,7 @@ impl L7Flow {
             })
         };
         let over = self.carry[side].len() > cfg.session.max_message_bytes + 65_536;
-        if let Err(e) = result.and_then(|()| if over { Err(L7Error::TooLarge) } else { Ok(()) }) {
+        if let Err(e) = result.and(if over { Err(L7Error::TooLarge) } else { Ok(()) }) {
             *stats.errors.entry(e.kind()).or_insert(0) += 1;
             self.dead[side] = true;
             self.carry[side] = Vec::new();
