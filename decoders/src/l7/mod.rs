@@ -333,3 +333,49 @@ impl Decoder for Session {
         self.inner().finish(end_ts, out);
     }
 }
+
+#[cfg(test)]
+mod shape {
+    /// Every protocol folder has the same four files, no more, no less.
+    #[test]
+    fn every_protocol_has_the_same_shape() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/l7");
+        let mut protocols = 0;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if !entry.path().is_dir() {
+                continue;
+            }
+            protocols += 1;
+            let mut files: Vec<String> = std::fs::read_dir(entry.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            assert_eq!(files, ["mod.rs", "parser.rs", "session.rs", "tests.rs"], "{}", entry.path().display());
+        }
+        assert_eq!(protocols, super::L7Protocol::ALL.len());
+    }
+
+    /// Each probe recognises its own opening bytes and rejects the others'.
+    #[test]
+    fn probes_reject_each_others_first_bytes() {
+        use super::{detect, Detection, Direction, L7Protocol, Transport};
+        let http = b"GET /index.html HTTP/1.1\r\nHost: example.test\r\n\r\n".as_slice();
+        // A TLS 1.2 record header + ClientHello header (truncated body is enough to probe).
+        let tls = [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03].as_slice();
+        // DNS query for example.test A, over UDP.
+        let mut dns = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        dns.extend(b"\x07example\x04test\x00\x00\x01\x00\x01");
+        assert_eq!(detect(http, Direction::ToServer, Transport::Tcp, 80), Detection::Found(L7Protocol::Http1));
+        assert_eq!(detect(http, Direction::ToServer, Transport::Tcp, 443), Detection::Found(L7Protocol::Http1));
+        assert!(matches!(
+            detect(tls, Direction::ToServer, Transport::Tcp, 80),
+            Detection::Found(L7Protocol::Tls) | Detection::NeedMore
+        ));
+        assert_eq!(detect(&dns, Direction::ToServer, Transport::Udp, 53), Detection::Found(L7Protocol::Dns));
+        assert_eq!(detect(&dns, Direction::ToServer, Transport::Udp, 80), Detection::Found(L7Protocol::Dns));
+        assert_eq!(detect(b"\x00\x01garbage on port 80", Direction::ToServer, Transport::Tcp, 80), Detection::Unknown);
+        assert_eq!(detect(b"SSH-2.0-OpenSSH_9.2\r\n", Direction::ToServer, Transport::Tcp, 80), Detection::Unknown);
+    }
+}
