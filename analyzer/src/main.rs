@@ -2,13 +2,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use flowtrail::flow::FlowConfig;
-use flowtrail::pipeline::{replay, Input, ReplayOptions};
+use flowtrail::pipeline::{capture, replay, Input, LiveOptions, LiveSource, Opener, ReplayOptions, RunSummary};
 
 #[derive(Parser)]
-#[command(name = "flowtrail", version, about = "Passive network analyzer: packets in, flow records out as Parquet")]
+#[command(
+    name = "flowtrail",
+    version,
+    about = "Passive network analyzer: packets in, flow and call records out as Parquet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,9 +22,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Replay pcap/pcapng files into flow records under DIR.
+    /// Replay pcap/pcapng files into flow and call records under DIR.
     Replay(Box<ReplayArgs>),
-    /// Print the record schema as Markdown.
+    /// Capture live from interfaces (AF_PACKET, TC or XDP) into records under DIR.
+    Capture(Box<CaptureArgs>),
+    /// Print the record schemas as Markdown.
     Schema,
     /// Benchmark floor: read (and optionally dissect) every packet, build nothing.
     #[command(hide = true)]
@@ -30,20 +38,9 @@ enum Command {
     },
 }
 
+/// Flow table and L7 options, the same for replay and capture.
 #[derive(clap::Args)]
-struct ReplayArgs {
-    /// pcap or pcapng files; several are merged by timestamp, each its own capture point.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Output directory (created if missing).
-    #[arg(short = 'o', long = "out")]
-    out: PathBuf,
-    /// Name a file's capture point: NAME=FILE (default: the file's name).
-    #[arg(long = "point", value_name = "NAME=FILE")]
-    points: Vec<String>,
-    /// Worker shards (default: the machine's cores). 1 runs the flow table on the reader thread.
-    #[arg(short = 'w', long)]
-    workers: Option<usize>,
+struct FlowArgs {
     /// Idle time after which an established TCP flow ends (e.g. 300s, 5m).
     #[arg(long, default_value = "300s", value_parser = parse_duration_ns)]
     tcp_established_timeout: i64,
@@ -62,6 +59,9 @@ struct ReplayArgs {
     /// Long flows write a `period` record at every multiple of this (capture time).
     #[arg(long, default_value = "60s", value_parser = parse_duration_ns)]
     period: i64,
+    /// Most flows tracked at once per worker; beyond, packets are counted as untracked.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_flows: usize,
     /// Flows only: no TCP reassembly, no L7 detection, no call records.
     #[arg(long)]
     no_l7: bool,
@@ -72,18 +72,127 @@ struct ReplayArgs {
     /// Authorization, Proxy-Authorization, Cookie and Set-Cookie are never kept.
     #[arg(long = "attr-header", value_name = "NAME")]
     attr_headers: Vec<String>,
-    /// Most flows tracked at once per worker; beyond, packets are counted as untracked.
-    #[arg(long, default_value_t = 2_000_000)]
-    max_flows: usize,
-    /// No progress bar even on a terminal.
-    #[arg(long)]
-    no_progress: bool,
+}
+
+impl FlowArgs {
+    fn config(&self) -> FlowConfig {
+        FlowConfig {
+            tcp_opening_timeout_ns: self.tcp_opening_timeout,
+            tcp_established_timeout_ns: self.tcp_established_timeout,
+            tcp_closing_timeout_ns: self.tcp_closing_timeout,
+            udp_timeout_ns: self.udp_timeout,
+            other_timeout_ns: self.other_timeout,
+            period_ns: self.period,
+            max_flows: self.max_flows,
+            l7: (!self.no_l7).then(|| flowtrail::reassembly::L7Config {
+                request_timeout_ns: self.request_timeout,
+                session: flowtrail_decoders::l7::SessionConfig {
+                    attr_headers: self.attr_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+/// Output options, the same for replay and capture.
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output directory (created if missing).
+    #[arg(short = 'o', long = "out")]
+    out: PathBuf,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
     /// Names this run's files (default: time and process id).
     #[arg(long)]
     run_id: Option<String>,
+}
+
+impl OutputArgs {
+    fn run_id(&self) -> String {
+        self.run_id.clone().unwrap_or_else(|| {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            format!("{t:x}-{}", std::process::id())
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// pcap or pcapng files; several are merged by timestamp, each its own capture point.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Name a file's capture point: NAME=FILE (default: the file's name).
+    #[arg(long = "point", value_name = "NAME=FILE")]
+    points: Vec<String>,
+    /// Worker shards (default: the machine's cores). 1 runs the flow table on the reader thread.
+    #[arg(short = 'w', long)]
+    workers: Option<usize>,
+    #[command(flatten)]
+    flow: FlowArgs,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// AF_PACKET TPACKET_V3 rings, fanout across capture threads (any interface).
+    Afpacket,
+    /// eBPF classifier on clsact ingress and egress (pod veths, vSwitch taps).
+    Tc,
+    /// eBPF XDP program, ingress only (NICs and mirror ports).
+    Xdp,
+}
+
+#[derive(clap::Args)]
+struct CaptureArgs {
+    /// Interfaces by name or glob (`eth0`, `tap*`, `veth*`, `cali*`), repeatable;
+    /// interfaces that appear later and match are picked up.
+    #[arg(short = 'i', long = "interface", required = true, value_name = "PATTERN")]
+    interfaces: Vec<String>,
+    /// How packets are captured.
+    #[arg(long, value_enum, default_value = "afpacket")]
+    mode: Mode,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Capture threads (afpacket: one fanout socket per interface each) or
+    /// worker shards (tc/xdp). Default: the machine's cores.
+    #[arg(short = 'w', long)]
+    workers: Option<usize>,
+    /// Stop after this long (e.g. 30s, 10m); otherwise until SIGINT/SIGTERM.
+    #[arg(long, value_parser = parse_duration_ns)]
+    duration: Option<i64>,
+    /// Capture filter in tcpdump syntax (afpacket; compiled with tcpdump -ddd).
+    #[arg(long)]
+    filter: Option<String>,
+    /// Bytes kept of each packet (afpacket; tc/xdp copy 256).
+    #[arg(long, default_value_t = 262_144)]
+    snaplen: u32,
+    /// Do not put interfaces in promiscuous mode (afpacket; on by default for mirror ports).
+    #[arg(long)]
+    no_promisc: bool,
+    /// Ring block size in bytes (afpacket).
+    #[arg(long, default_value_t = 1 << 20)]
+    block_size: u32,
+    /// Ring blocks per socket (afpacket).
+    #[arg(long, default_value_t = 64)]
+    block_count: u32,
+    /// Hand a block to user space at most this many ms after its first packet (afpacket).
+    #[arg(long, default_value_t = 64)]
+    block_timeout_ms: u32,
+    /// xdp: drop packets after copying them (mirror ports only: the host has no use for them).
+    #[arg(long)]
+    xdp_drop: bool,
+    /// The eBPF object (default: found next to the build, or $FLOWTRAIL_EBPF_OBJECT).
+    #[arg(long, value_name = "FILE")]
+    ebpf_object: Option<PathBuf>,
+    #[command(flatten)]
+    flow: FlowArgs,
 }
 
 /// Parses `300s`, `5m`, `250ms`, `1h`, or plain seconds, into nanoseconds.
@@ -115,71 +224,125 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Schema => {
             print!("{}", flowtrail::records::schema_markdown());
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Floor { files, dissect } => match floor(&files, dissect) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("flowtrail: {e:#}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Replay(args) => match run_replay(args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("flowtrail: {e:#}");
-                ExitCode::from(2)
-            }
-        },
-    }
+        Command::Floor { files, dissect } => floor(&files, dissect).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => run_replay(&args),
+        Command::Capture(args) => run_capture(&args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("flowtrail: {e:#}");
+        ExitCode::from(2)
+    })
 }
 
-fn run_replay(a: Box<ReplayArgs>) -> anyhow::Result<ExitCode> {
+fn workers_or_cores(w: Option<usize>) -> usize {
+    w.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1)
+}
+
+/// Prints the summary, writes it as JSON if asked; exit 1 if an input failed.
+fn conclude(summary: &RunSummary, output: &OutputArgs) -> anyhow::Result<ExitCode> {
+    eprint!("{}", flowtrail::summary::render(summary));
+    if let Some(path) = &output.summary_json {
+        std::fs::write(path, flowtrail::summary::to_json(summary) + "\n")?;
+    }
+    Ok(if summary.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut names = std::collections::HashMap::new();
     for p in &a.points {
         let (name, file) = p.split_once('=').ok_or_else(|| anyhow::anyhow!("--point wants NAME=FILE, got {p:?}"))?;
         names.insert(PathBuf::from(file), name.to_string());
     }
     let inputs = a.files.iter().map(|f| Input { path: f.clone(), point: names.get(f).cloned() }).collect();
-    let workers = a.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    let run_id = a.run_id.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        format!("{t:x}-{}", std::process::id())
-    });
     let opts = ReplayOptions {
         inputs,
-        out_dir: a.out,
-        workers,
-        flow: FlowConfig {
-            tcp_opening_timeout_ns: a.tcp_opening_timeout,
-            tcp_established_timeout_ns: a.tcp_established_timeout,
-            tcp_closing_timeout_ns: a.tcp_closing_timeout,
-            udp_timeout_ns: a.udp_timeout,
-            other_timeout_ns: a.other_timeout,
-            period_ns: a.period,
-            max_flows: a.max_flows,
-            l7: (!a.no_l7).then(|| flowtrail::reassembly::L7Config {
-                request_timeout_ns: a.request_timeout,
-                session: flowtrail_decoders::l7::SessionConfig {
-                    attr_headers: a.attr_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            }),
-        },
+        out_dir: a.output.out.clone(),
+        workers: workers_or_cores(a.workers),
+        flow: a.flow.config(),
         defrag: flowtrail::defrag::DefragConfig::default(),
         progress: !a.no_progress,
-        run_id,
+        run_id: a.output.run_id(),
     };
     let summary = replay(&opts)?;
-    eprint!("{}", flowtrail::summary::render(&summary));
-    if let Some(path) = a.summary_json {
-        std::fs::write(path, flowtrail::summary::to_json(&summary) + "\n")?;
+    conclude(&summary, &a.output)
+}
+
+fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
-    Ok(if summary.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let workers = workers_or_cores(a.workers);
+    let (opener, capture_threads, shards) = match a.mode {
+        Mode::Afpacket => (afpacket_opener(a, workers), workers, 1),
+        Mode::Tc | Mode::Xdp => (ebpf_opener(a)?, 1, workers),
+    };
+    let opts = LiveOptions {
+        patterns: a.interfaces.clone(),
+        opener,
+        capture_threads,
+        shards,
+        out_dir: a.output.out.clone(),
+        flow: a.flow.config(),
+        defrag: flowtrail::defrag::DefragConfig::default(),
+        run_id: a.output.run_id(),
+        stop,
+        duration: a.duration.map(|ns| std::time::Duration::from_nanos(ns as u64)),
+    };
+    let summary = capture(opts)?;
+    conclude(&summary, &a.output)
+}
+
+fn afpacket_opener(a: &CaptureArgs, threads: usize) -> Opener {
+    use flowtrail_capture::af_packet::{AfPacketConfig, AfPacketSource, Fanout};
+    let (filter, snaplen, promisc) = (a.filter.clone(), a.snaplen, !a.no_promisc);
+    let (block_size, block_count, block_timeout) = (a.block_size, a.block_count, a.block_timeout_ms);
+    let pid = std::process::id();
+    Arc::new(move |name: &str, _thread: usize| {
+        let mut cfg = AfPacketConfig::new(name);
+        cfg.filter.clone_from(&filter);
+        cfg.snaplen = snaplen;
+        cfg.promiscuous = promisc;
+        cfg.block_size = block_size;
+        cfg.block_count = block_count;
+        cfg.block_timeout_ms = block_timeout;
+        if threads > 1 {
+            // One group per interface: its sockets share its flows by hash.
+            let h = name.bytes().fold(pid, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+            cfg.fanout = Some(Fanout::hash((h & 0xffff) as u16));
+        }
+        Ok(LiveSource { source: Box::new(AfPacketSource::open(&cfg)?), mode: "afpacket" })
+    })
+}
+
+#[cfg(feature = "ebpf")]
+fn ebpf_opener(a: &CaptureArgs) -> anyhow::Result<Opener> {
+    use flowtrail_capture::ebpf::{EbpfConfig, EbpfMode, EbpfSource};
+    let mode = if a.mode == Mode::Tc { EbpfMode::Tc } else { EbpfMode::Xdp };
+    let label = if a.mode == Mode::Tc { "tc" } else { "xdp" };
+    let base = EbpfConfig { mode, xdp_drop: a.xdp_drop, object: a.ebpf_object.clone(), ..EbpfConfig::default() };
+    // Fail now, with the build instructions, if the object is missing.
+    if let Err(e) = EbpfSource::open(&EbpfConfig { interfaces: Vec::new(), ..base.clone() }) {
+        anyhow::bail!("{e}");
+    }
+    Ok(Arc::new(move |name: &str, _thread: usize| {
+        let cfg = EbpfConfig { interfaces: vec![name.to_string()], ..base.clone() };
+        let src = EbpfSource::open(&cfg).map_err(flowtrail_capture::CaptureError::from)?;
+        Ok(LiveSource { source: Box::new(src), mode: label })
+    }))
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn ebpf_opener(_a: &CaptureArgs) -> anyhow::Result<Opener> {
+    anyhow::bail!(
+        "this flowtrail was built without the `ebpf` feature: rebuild with default features, \
+         then build the eBPF object with scripts/setup-ebpf.sh && scripts/build-ebpf.sh"
+    )
 }
 
 /// The cost of getting packets out of the file (and through the

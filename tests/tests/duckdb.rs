@@ -69,3 +69,33 @@ fn duckdb_answers_top_talkers_and_reads_partitions() {
     ));
     assert_eq!(meta.trim(), flowtrail::records::SCHEMA_VERSION);
 }
+
+/// The 404 story: given a URL, find the calls that got 404 and which server
+/// answered them, joined to their flows for the client side.
+#[test]
+fn duckdb_answers_which_server_returned_404() {
+    let out = Scratch::new("duck404");
+    let files = vec![flowtrail_tests::root().join("pcaps/http_errors.pcap"), flowtrail_tests::root().join("pcaps/http_keepalive.pcap")];
+    replay(&ReplayOptions {
+        inputs: files.iter().map(|p| Input { path: p.clone(), point: None }).collect(),
+        out_dir: out.0.clone(),
+        workers: 2,
+        flow: Default::default(),
+        defrag: Default::default(),
+        progress: false,
+        run_id: "duck404".into(),
+    })
+    .expect("replay");
+    let d = out.0.display();
+    let answer = duckdb(&format!(
+        "select c.capture_point, c.server_ip, c.server_port, c.response_code, f.client_ip, f.close_type \
+         from read_parquet('{d}/calls/**/*.parquet', hive_partitioning=true) c \
+         join read_parquet('{d}/flows/**/*.parquet', hive_partitioning=true) f using (flow_id) \
+         where c.request_resource = '/missing.html' and c.response_code = 404 and f.record_kind = 'final' \
+         order by c.capture_point"
+    ));
+    assert_eq!(
+        answer,
+        "http_errors.pcap\t10.99.16.20\t80\t404\t10.99.16.10\tfin\nhttp_keepalive.pcap\t10.99.1.20\t80\t404\t10.99.1.10\tfin\n"
+    );
+}

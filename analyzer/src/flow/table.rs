@@ -59,6 +59,8 @@ pub struct CapturePoint {
     pub name: String,
     pub file: String,
     pub interface: String,
+    /// `file`, `afpacket`, `tc` or `xdp`.
+    pub mode: &'static str,
 }
 
 /// What the pipeline knows about a packet besides its headers.
@@ -302,7 +304,7 @@ impl FlowTable {
         self.stats.max_concurrent_flows = self.stats.max_concurrent_flows.max(held as u64 + 1);
         let (client_is_sender, client_by) = choose_client(p);
         let point = self.points.get(key.point as usize).cloned().unwrap_or_else(|| {
-            Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new() })
+            Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new(), mode: "" })
         });
         let flow = Flow {
             id: (key.stable_hash(ts) & 0x7fff_ffff_ffff_ffff) as i64,
@@ -446,7 +448,15 @@ fn update(flow: &mut Flow, key: &FlowKey, from_lo: bool, info: &PacketInfo, p: &
 }
 
 /// Feeds a packet's payload to the flow's L7 decoding.
-fn l7_packet(key: &FlowKey, f: &mut Flow, side: usize, p: &Packet<'_>, ts: i64, shard: &mut L7Shard<'_>, calls: &mut Vec<Call>) {
+fn l7_packet(
+    key: &FlowKey,
+    f: &mut Flow,
+    side: usize,
+    p: &Packet<'_>,
+    ts: i64,
+    shard: &mut L7Shard<'_>,
+    calls: &mut Vec<Call>,
+) {
     let server_port = if f.client_is_lo { key.hi.1 } else { key.lo.1 };
     match p.transport {
         Transport::Tcp(t) => {
@@ -764,6 +774,7 @@ fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
         capture_point: f.point.name.clone(),
         capture_file: f.point.file.clone(),
         capture_interface: f.point.interface.clone(),
+        capture_mode: f.point.mode.to_string(),
         vlan_outer: (f.vlan_count >= 1).then_some(i32::from(key.vlans[0])),
         vlan_inner: (f.vlan_count >= 2).then_some(i32::from(key.vlans[1])),
         tunnel_type: f.tunnel.map(|t| t.kind.as_str().to_string()),

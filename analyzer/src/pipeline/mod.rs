@@ -24,6 +24,10 @@ use flowtrail_capture::pcap_file::PcapFileSource;
 use flowtrail_capture::{CaptureStats, PacketSource};
 use flowtrail_decoders::wire::{dissect_frame, dissect_transport, DecodeError, LinkType, Packet};
 
+mod live;
+
+pub use live::{capture, LiveOptions, LiveSource, Opener};
+
 use crate::defrag::{detach, Datagram, DefragConfig, DefragStats, Defragmenter};
 use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
 use crate::reassembly::L7Stats;
@@ -96,6 +100,8 @@ struct Batch {
 enum Msg {
     Point(u32, Arc<CapturePoint>),
     Batch(Batch),
+    /// The capture's time while no packets come (live capture).
+    Tick(i64),
 }
 
 /// What shards send to the writer.
@@ -184,6 +190,25 @@ impl Engine {
         }
     }
 
+    /// Moves every table's clock while no packets come (live capture), so
+    /// idle flows end and their records are written.
+    fn tick(&mut self, now_ns: i64) {
+        match self {
+            Engine::Inline { table, sink } => {
+                table.advance(now_ns);
+                send_records(table, sink);
+            }
+            Engine::Sharded { txs, batches, .. } => {
+                for (tx, b) in txs.iter().zip(batches.iter_mut()) {
+                    if !b.items.is_empty() {
+                        let _ = tx.send(Msg::Batch(std::mem::take(b)));
+                    }
+                    let _ = tx.send(Msg::Tick(now_ns));
+                }
+            }
+        }
+    }
+
     /// Flushes every table; returns the summed counters.
     fn finish(self) -> ShardResult {
         let mut total = TableStats::default();
@@ -242,6 +267,10 @@ fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Send
     for msg in rx {
         match msg {
             Msg::Point(i, p) => table.set_point(i, p),
+            Msg::Tick(now) => {
+                table.advance(now);
+                send_records(&mut table, &sink);
+            }
             Msg::Batch(mut batch) => {
                 for it in &batch.items {
                     let (at, len) = (it.payload.0 as usize, it.payload.1 as usize);
@@ -264,9 +293,12 @@ fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Send
 
 /// A source with the state of the timestamp merge.
 struct Source {
-    src: PcapFileSource,
+    src: Box<dyn PacketSource + Send>,
+    /// Capture point name; empty for live sources (named by interface).
     name: String,
     file: String,
+    /// `file`, `afpacket`, `tc`, `xdp`.
+    mode: &'static str,
     /// Global capture point index of each of this source's interfaces.
     points: Vec<Option<u32>>,
     head: Option<Head>,
@@ -297,8 +329,14 @@ impl Reader {
             return *p;
         }
         let ifname = src.src.interfaces().get(i).map_or_else(|| format!("if{i}"), |f| f.name.clone());
-        let name = if i == 0 && ifname == "if0" { src.name.clone() } else { format!("{}/{}", src.name, ifname) };
-        let point = Arc::new(CapturePoint { name, file: src.file.clone(), interface: ifname });
+        let name = if src.name.is_empty() {
+            ifname.clone()
+        } else if i == 0 && ifname == "if0" {
+            src.name.clone()
+        } else {
+            format!("{}/{}", src.name, ifname)
+        };
+        let point = Arc::new(CapturePoint { name, file: src.file.clone(), interface: ifname, mode: src.mode });
         let index = self.points.len() as u32;
         self.points.push(Arc::clone(&point));
         self.engine.set_point(index, &point);
@@ -368,6 +406,82 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
+/// Where a run writes and how it shards, common to replay and capture.
+/// A started writer: the channel records go to, and the thread.
+struct Writer {
+    tx: Sender<Output>,
+    handle: std::thread::JoinHandle<anyhow::Result<(SinkStats, SinkStats)>>,
+}
+
+fn start_writer(out_dir: &std::path::Path, run_id: &str) -> anyhow::Result<Writer> {
+    std::fs::create_dir_all(out_dir)?;
+    let (tx, rx) = bounded::<Output>(64);
+    let out_dir = out_dir.to_path_buf();
+    let run_id = run_id.to_string();
+    let handle = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(
+        move || -> anyhow::Result<(SinkStats, SinkStats)> {
+            let mut flows = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
+            let mut calls = ParquetSink::<CallRecord>::new(&out_dir, &run_id);
+            for out in rx {
+                match out {
+                    Output::Flows(r) => flows.write(r)?,
+                    Output::Calls(r) => calls.write(r)?,
+                }
+            }
+            Ok((flows.close()?, calls.close()?))
+        },
+    )?;
+    Ok(Writer { tx, handle })
+}
+
+/// An engine: the table inline (one worker) or N shard threads.
+fn start_engine(workers: usize, flow: &FlowConfig, sink: Sender<Output>) -> anyhow::Result<Engine> {
+    if workers <= 1 {
+        return Ok(Engine::Inline { table: Box::new(FlowTable::new(flow.clone())), sink });
+    }
+    let (recycle_tx, recycle_rx) = bounded(workers * 8);
+    let mut txs = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..workers {
+        let (tx, rx) = bounded(16);
+        let (cfg, recycle, sink) = (flow.clone(), recycle_tx.clone(), sink.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("flowtrail-shard-{i}"))
+                .spawn(move || worker(cfg, rx, recycle, sink))?,
+        );
+        txs.push(tx);
+    }
+    Ok(Engine::Sharded {
+        txs,
+        batches: (0..workers).map(|_| Batch::default()).collect(),
+        recycle: recycle_rx,
+        handles,
+        copy_payload: flow.l7.is_some(),
+    })
+}
+
+fn new_reader(engine: Engine, defrag: &DefragConfig, workers: usize) -> Reader {
+    Reader {
+        engine,
+        defrag: Defragmenter::new(defrag.clone()),
+        summary: RunSummary { workers, ..RunSummary::default() },
+        points: Vec::new(),
+        warned: std::collections::HashSet::new(),
+    }
+}
+
+/// Ends a reader: flushes reassembly and tables; returns its summary
+/// (sink counters not included).
+fn finish_reader(mut reader: Reader) -> RunSummary {
+    reader.defrag.finish();
+    reader.flush_partial_datagrams();
+    let Reader { engine, defrag, mut summary, .. } = reader;
+    summary.defrag = defrag.stats;
+    (summary.flows, summary.l7) = engine.finish();
+    summary
+}
+
 /// Replays the inputs into `out_dir`. Returns an error only when the run
 /// could not start (an input that does not open, an unwritable output);
 /// inputs that end early are listed in `RunSummary::input_errors` after
@@ -379,66 +493,18 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
         let src = PcapFileSource::open(&input.path)?;
         let file = file_name(&input.path);
         sources.push(Source {
-            src,
+            src: Box::new(src),
             name: input.point.clone().unwrap_or_else(|| file.clone()),
             file,
+            mode: "file",
             points: Vec::new(),
             head: None,
             done: false,
         });
     }
-    std::fs::create_dir_all(&opts.out_dir)?;
-
-    let (sink_tx, sink_rx) = bounded::<Output>(64);
-    let out_dir = opts.out_dir.clone();
-    let run_id = opts.run_id.clone();
-    let writer = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(
-        move || -> anyhow::Result<(SinkStats, SinkStats)> {
-            let mut flows = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
-            let mut calls = ParquetSink::<CallRecord>::new(&out_dir, &run_id);
-            for out in sink_rx {
-                match out {
-                    Output::Flows(r) => flows.write(r)?,
-                    Output::Calls(r) => calls.write(r)?,
-                }
-            }
-            Ok((flows.close()?, calls.close()?))
-        },
-    )?;
-
     let workers = opts.workers.max(1);
-    let engine = if workers == 1 {
-        Engine::Inline { table: Box::new(FlowTable::new(opts.flow.clone())), sink: sink_tx }
-    } else {
-        let (recycle_tx, recycle_rx) = bounded(workers * 8);
-        let mut txs = Vec::new();
-        let mut handles = Vec::new();
-        for i in 0..workers {
-            let (tx, rx) = bounded(16);
-            let (cfg, recycle, sink) = (opts.flow.clone(), recycle_tx.clone(), sink_tx.clone());
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("flowtrail-shard-{i}"))
-                    .spawn(move || worker(cfg, rx, recycle, sink))?,
-            );
-            txs.push(tx);
-        }
-        drop(sink_tx);
-        Engine::Sharded {
-            txs,
-            batches: (0..workers).map(|_| Batch::default()).collect(),
-            recycle: recycle_rx,
-            handles,
-            copy_payload: opts.flow.l7.is_some(),
-        }
-    };
-    let mut reader = Reader {
-        engine,
-        defrag: Defragmenter::new(opts.defrag.clone()),
-        summary: RunSummary { workers, ..RunSummary::default() },
-        points: Vec::new(),
-        warned: std::collections::HashSet::new(),
-    };
+    let writer = start_writer(&opts.out_dir, &opts.run_id)?;
+    let mut reader = new_reader(start_engine(workers, &opts.flow, writer.tx)?, &opts.defrag, workers);
 
     let total_bytes: u64 = sources.iter().filter_map(|s| s.src.progress().1).sum();
     let bar = (opts.progress && std::io::stderr().is_terminal() && total_bytes > 32 << 20).then(|| {
@@ -505,12 +571,8 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    reader.defrag.finish();
-    reader.flush_partial_datagrams();
-    let Reader { engine, defrag, mut summary, .. } = reader;
-    summary.defrag = defrag.stats;
-    (summary.flows, summary.l7) = engine.finish();
-    (summary.sink, summary.calls) = writer.join().expect("writer thread panicked")?;
+    let mut summary = finish_reader(reader);
+    (summary.sink, summary.calls) = writer.handle.join().expect("writer thread panicked")?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -123,7 +123,15 @@ impl Assembler {
         self.next = Some(next.wrapping_add(len));
     }
 
-    fn hold(&mut self, seq: u32, data: &[u8], wire_len: u32, limit: usize, budget: &mut usize, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn hold(
+        &mut self,
+        seq: u32,
+        data: &[u8],
+        wire_len: u32,
+        limit: usize,
+        budget: &mut usize,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
         self.stats.out_of_order += 1;
         // A snapped segment's tail is unknown: hold what we have and let
         // the hole after it be a gap later.

@@ -198,7 +198,15 @@ impl L7Flow {
     }
 
     /// Hands one chunk of a direction's stream to detection or the session.
-    fn deliver(&mut self, side: usize, chunk: Chunk<'_>, ts: i64, cfg: &L7Config, stats: &mut L7Stats, calls: &mut Vec<Call>) {
+    fn deliver(
+        &mut self,
+        side: usize,
+        chunk: Chunk<'_>,
+        ts: i64,
+        cfg: &L7Config,
+        stats: &mut L7Stats,
+        calls: &mut Vec<Call>,
+    ) {
         if self.dead[side] {
             return;
         }

@@ -22,10 +22,13 @@ record! {
         /// Where the packets were seen: the file's name (or `--point NAME=FILE`),
         /// followed by `/interface` for pcapng files.
         pub capture_point: String,
-        /// File the packets were read from (base name).
+        /// File the packets were read from (base name); empty for live capture.
         pub capture_file: String,
-        /// Interface name inside the capture (pcapng `if_name`, else `if<N>`).
+        /// Interface: pcapng `if_name` (else `if<N>`) for files, the
+        /// interface captured on for live capture.
         pub capture_interface: String,
+        /// `file` for replay; `afpacket`, `tc` or `xdp` for live capture.
+        pub capture_mode: String,
         /// Outer 802.1Q/802.1ad VLAN id of the innermost Ethernet header.
         pub vlan_outer: Option<i32>,
         /// Inner VLAN id when the frame is double tagged (QinQ).

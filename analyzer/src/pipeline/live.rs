@@ -1,0 +1,252 @@
+//! Live capture: the same pipeline fed from interfaces instead of files.
+//!
+//! One or more capture threads each poll their sources (AF_PACKET sockets
+//! or eBPF rings) and run a [`Reader`] of their own. With AF_PACKET fanout,
+//! every capture thread opens one socket per interface in the same fanout
+//! group: the kernel's symmetric flow hash gives each thread whole flows,
+//! so each thread keeps its own flow table, inline, with no locks and no
+//! hand-off. With eBPF there is one ring per interface and one capture
+//! thread that shards packets to worker threads as replay does.
+//!
+//! The main thread watches links (netlink): an interface that appears and
+//! matches a pattern is opened by every capture thread within about a
+//! second; one that disappears ends its sources cleanly. While the wire is
+//! quiet, capture threads move their tables' clocks to the wall clock once
+//! a second so idle flows still end. Stopping (SIGINT, SIGTERM,
+//! `--duration`) flushes every flow and call and closes every file whole.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use flowtrail_capture::netdev::{self, LinkEvent, LinkWatcher};
+use flowtrail_capture::{CaptureError, PacketSource, Polled};
+
+use super::{
+    add_capture_stats, finish_reader, new_reader, start_engine, start_writer, DefragConfig, FlowConfig, Reader,
+    RunSummary, Source,
+};
+
+/// An opened live source and the mode it captures with.
+pub struct LiveSource {
+    pub source: Box<dyn PacketSource + Send>,
+    pub mode: &'static str,
+}
+
+/// Opens a source on an interface for capture thread `thread`.
+pub type Opener = Arc<dyn Fn(&str, usize) -> Result<LiveSource, CaptureError> + Send + Sync>;
+
+pub struct LiveOptions {
+    /// Interface names or globs (`eth0`, `veth*`, `tap*`).
+    pub patterns: Vec<String>,
+    pub opener: Opener,
+    /// Capture threads, each with its own sockets and table (AF_PACKET
+    /// fanout); 1 for eBPF rings.
+    pub capture_threads: usize,
+    /// Worker shards behind each capture thread (1 = inline).
+    pub shards: usize,
+    pub out_dir: std::path::PathBuf,
+    pub flow: FlowConfig,
+    pub defrag: DefragConfig,
+    pub run_id: String,
+    /// Set to stop (signal handlers set it).
+    pub stop: Arc<AtomicBool>,
+    /// Stop by itself after this long.
+    pub duration: Option<Duration>,
+}
+
+enum Control {
+    Open(String),
+}
+
+fn wall_now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn matches_any(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| netdev::matches(p, name))
+}
+
+/// Captures until stopped; returns the summary of every capture thread.
+pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let writer = start_writer(&opts.out_dir, &opts.run_id)?;
+    // Subscribe before listing, so an interface that appears in between is not missed.
+    let mut watcher = LinkWatcher::open()?;
+    let initial: Vec<String> =
+        watcher.devices().map(|d| d.name.clone()).filter(|n| matches_any(&opts.patterns, n)).collect();
+    if initial.is_empty() {
+        tracing::warn!(patterns = ?opts.patterns, "no interface matches yet; waiting for one to appear");
+    }
+    let threads = opts.capture_threads.max(1);
+    let mut controls: Vec<Sender<Control>> = Vec::new();
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let (tx, rx) = unbounded();
+        for name in &initial {
+            let _ = tx.send(Control::Open(name.clone()));
+        }
+        controls.push(tx);
+        let engine = start_engine(opts.shards, &opts.flow, writer.tx.clone())?;
+        let reader = new_reader(engine, &opts.defrag, opts.shards.max(1));
+        let (opener, stop) = (Arc::clone(&opts.opener), Arc::clone(&opts.stop));
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("flowtrail-capture-{t}"))
+                .spawn(move || capture_thread(t, reader, &opener, &rx, &stop))?,
+        );
+    }
+    drop(writer.tx);
+    let deadline = opts.duration.map(|d| started + d);
+    let mut open: std::collections::BTreeSet<String> = initial.into_iter().collect();
+    while !opts.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        match watcher.poll(Duration::from_millis(200)) {
+            Ok(events) => {
+                for e in events {
+                    match e {
+                        LinkEvent::Added(dev) if matches_any(&opts.patterns, &dev.name) => {
+                            if open.insert(dev.name.clone()) {
+                                tracing::info!(interface = %dev.name, "interface appeared: capturing");
+                                for c in &controls {
+                                    let _ = c.send(Control::Open(dev.name.clone()));
+                                }
+                            }
+                        }
+                        LinkEvent::Removed(dev) => {
+                            if open.remove(&dev.name) {
+                                tracing::info!(interface = %dev.name, "interface disappeared");
+                            }
+                        }
+                        LinkEvent::Added(_) => {}
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "link watcher failed; no more interfaces will be picked up");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    opts.stop.store(true, Ordering::Relaxed);
+    drop(controls);
+    let mut total = RunSummary { workers: threads * opts.shards.max(1), ..RunSummary::default() };
+    for h in handles {
+        let s = h.join().expect("capture thread panicked");
+        merge_summary(&mut total, &s);
+    }
+    (total.sink, total.calls) = writer.handle.join().expect("writer thread panicked")?;
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+fn merge_summary(t: &mut RunSummary, s: &RunSummary) {
+    t.packets += s.packets;
+    t.bytes += s.bytes;
+    t.non_ip += s.non_ip;
+    for (k, v) in &s.decode_errors {
+        *t.decode_errors.entry(k).or_insert(0) += v;
+    }
+    t.unsupported_linktype += s.unsupported_linktype;
+    let (d, e) = (&mut t.defrag, &s.defrag);
+    d.fragments += e.fragments;
+    d.reassembled += e.reassembled;
+    d.timed_out += e.timed_out;
+    d.dropped_limit += e.dropped_limit;
+    d.overlaps += e.overlaps;
+    d.malformed += e.malformed;
+    d.partial_delivered += e.partial_delivered;
+    super::add_table_stats(&mut t.flows, &s.flows);
+    super::add_l7_stats(&mut t.l7, &s.l7);
+    add_capture_stats(&mut t.capture, &s.capture);
+    t.input_errors.extend(s.input_errors.iter().cloned());
+}
+
+/// Packets polled from one source before moving to the next.
+const ROUND: usize = 512;
+
+fn capture_thread(
+    thread: usize,
+    mut reader: Reader,
+    opener: &Opener,
+    control: &Receiver<Control>,
+    stop: &AtomicBool,
+) -> RunSummary {
+    let mut sources: Vec<Source> = Vec::new();
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(Control::Open(name)) = control.try_recv() {
+            match opener(&name, thread) {
+                Ok(ls) => sources.push(Source {
+                    src: ls.source,
+                    name: String::new(),
+                    file: String::new(),
+                    mode: ls.mode,
+                    points: Vec::new(),
+                    head: None,
+                    done: false,
+                }),
+                Err(e) => {
+                    tracing::warn!(interface = %name, error = %e, "cannot capture on interface");
+                    reader.summary.input_errors.push(format!("{name}: {e}"));
+                }
+            }
+        }
+        // One source: wait in its poll; several: visit each without waiting.
+        let wait = if sources.len() == 1 { Duration::from_millis(50) } else { Duration::ZERO };
+        let mut got = 0;
+        let mut i = 0;
+        while i < sources.len() {
+            let (n, ended) = poll_source(&mut reader, &mut sources[i], wait);
+            got += n;
+            if ended {
+                let s = sources.remove(i);
+                add_capture_stats(&mut reader.summary.capture, &s.src.stats());
+            } else {
+                i += 1;
+            }
+        }
+        if sources.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        } else if got == 0 && sources.len() > 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            reader.engine.tick(wall_now_ns());
+        }
+    }
+    for s in &sources {
+        add_capture_stats(&mut reader.summary.capture, &s.src.stats());
+    }
+    drop(sources);
+    finish_reader(reader)
+}
+
+/// Polls up to [`ROUND`] packets of a source. Returns how many came and
+/// whether the source ended (stopped, or its interface is gone).
+fn poll_source(reader: &mut Reader, src: &mut Source, wait: Duration) -> (usize, bool) {
+    let mut n = 0;
+    while n < ROUND {
+        match src.src.poll_packet(wait) {
+            Ok(Polled::Packet(p)) => {
+                n += 1;
+                if let Some(Some(point)) = src.points.get(p.interface as usize) {
+                    reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len);
+                } else {
+                    let (iface, ts, lt, orig, data) = (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
+                    let point = reader.point_of(src, iface);
+                    reader.on_packet(point, ts, lt, &data, orig);
+                }
+            }
+            Ok(Polled::Idle { .. }) => return (n, false),
+            Ok(Polled::End) | Err(CaptureError::InterfaceGone { .. }) => return (n, true),
+            Err(e) => {
+                tracing::warn!(error = %e, "capture source failed");
+                reader.summary.input_errors.push(e.to_string());
+                return (n, true);
+            }
+        }
+    }
+    (n, false)
+}
