@@ -75,7 +75,10 @@ fn duckdb_answers_top_talkers_and_reads_partitions() {
 #[test]
 fn duckdb_answers_which_server_returned_404() {
     let out = Scratch::new("duck404");
-    let files = vec![flowtrail_tests::root().join("pcaps/http_errors.pcap"), flowtrail_tests::root().join("pcaps/http_keepalive.pcap")];
+    let files = vec![
+        flowtrail_tests::root().join("pcaps/http_errors.pcap"),
+        flowtrail_tests::root().join("pcaps/http_keepalive.pcap"),
+    ];
     replay(&ReplayOptions {
         inputs: files.iter().map(|p| Input { path: p.clone(), point: None }).collect(),
         out_dir: out.0.clone(),
