@@ -19,8 +19,10 @@ fn calls(name: &str) -> Vec<BTreeMap<String, String>> {
 #[test]
 fn http_statuses_map_to_response_status() {
     let c = calls("http_errors.pcap");
-    let by_path: BTreeMap<&str, (&str, &str)> =
-        c.iter().map(|r| (r["request_resource"].as_str(), (r["response_code"].as_str(), r["response_status"].as_str()))).collect();
+    let by_path: BTreeMap<&str, (&str, &str)> = c
+        .iter()
+        .map(|r| (r["request_resource"].as_str(), (r["response_code"].as_str(), r["response_status"].as_str())))
+        .collect();
     assert_eq!(by_path["/index.html"], ("200", "ok"));
     assert_eq!(by_path["/missing.html"], ("404", "client_error"));
     assert_eq!(by_path["/unavailable"], ("503", "server_error"));
