@@ -804,7 +804,9 @@ impl Input {
 
     fn consume(&mut self, n: usize) {
         if n > 0 {
-            self.reader.consume(n);
+            // No shift here: `circular` would move half the buffer every
+            // time half of it is consumed; `refill` shifts only the tail.
+            self.reader.consume_noshift(n);
             self.offset += n as u64;
         }
     }

@@ -16,7 +16,7 @@ use hashbrown::HashMap;
 
 use super::key::FlowKey;
 use super::tcp::{analyze, Segment, SegmentKind, SeqTrack, DEFAULT_OOO_NS};
-use crate::reassembly::{L7Config, L7Flow, L7Shard, L7Stats};
+use crate::reassembly::{L7Config, L7Flow, L7Shard, L7Stats, SegmentFlags};
 use crate::records::{CallRecord, FlowRecord};
 
 const SEC: i64 = 1_000_000_000;
@@ -470,7 +470,8 @@ fn l7_packet(
                 // first data segment that arrives out of order still waits.
                 for (i, isn) in f.tcp.isn.iter().enumerate() {
                     if let Some(isn) = isn {
-                        l7.tcp_segment(i, *isn, None, true, &[], 0, ts, shard, calls);
+                        let syn = SegmentFlags { syn: true, fin: false };
+                        l7.tcp_segment(i, *isn, None, syn, &[], 0, ts, shard, calls);
                     }
                 }
                 f.l7 = Some(Box::new(l7));
@@ -482,9 +483,9 @@ fn l7_packet(
             // Requests older than the timeout expire before this packet is
             // parsed, so a late response never depends on sweep timing.
             l7.expire(ts - shard.cfg.request_timeout_ns, calls);
-            let syn = t.flags & tcp_flags::SYN != 0;
+            let flags = SegmentFlags { syn: t.flags & tcp_flags::SYN != 0, fin: t.flags & tcp_flags::FIN != 0 && !rst };
             let ack = (t.flags & tcp_flags::ACK != 0 && !rst).then_some(t.ack);
-            l7.tcp_segment(side, t.seq, ack, syn, p.payload, if rst { 0 } else { p.payload_len }, ts, shard, calls);
+            l7.tcp_segment(side, t.seq, ack, flags, p.payload, if rst { 0 } else { p.payload_len }, ts, shard, calls);
         }
         Transport::Udp { .. } => {
             if p.payload.is_empty() {

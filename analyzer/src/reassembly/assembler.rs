@@ -51,6 +51,9 @@ pub struct Assembler {
     /// Out-of-order segments, sorted by sequence number, not overlapping.
     held: Vec<(u32, Vec<u8>)>,
     held_bytes: usize,
+    /// Sequence number of the FIN, once seen: the peer's ACK of the FIN is
+    /// one beyond the last byte and must not look like a missing byte.
+    fin_at: Option<u32>,
     pub stats: AssemblerStats,
 }
 
@@ -69,6 +72,11 @@ impl Assembler {
         if self.next.is_none() {
             self.next = Some(isn.wrapping_add(1));
         }
+    }
+
+    /// The direction sent a FIN at `seq` (after its last data byte).
+    pub fn on_fin(&mut self, seq: u32) {
+        self.fin_at.get_or_insert(seq);
     }
 
     /// Adds a segment: `data` is what was captured of a payload `wire_len`
@@ -241,6 +249,10 @@ impl Assembler {
     /// seen passed the capture point unseen. Declares them a gap.
     pub fn on_peer_ack(&mut self, ack: u32, budget: &mut usize, out: &mut dyn FnMut(Chunk<'_>)) {
         let Some(next) = self.next else { return };
+        let ack = match self.fin_at {
+            Some(fin) if diff(ack, fin) > 0 => fin,
+            _ => ack,
+        };
         let ahead = diff(ack, next);
         // Only a plausible distance: a stray ACK far away is ignored.
         if ahead <= 0 || ahead > 1 << 30 {
@@ -346,6 +358,19 @@ mod tests {
         a.on_peer_ack(110, &mut budget, &mut out);
         a.segment(110, b"k", 1, 100, &mut budget, &mut out);
         assert_eq!(got, vec!["Data([97, 98, 99])", "Gap(7)", "Data([107])"]);
+    }
+
+    #[test]
+    fn ack_of_fin_is_not_a_missing_byte() {
+        let mut a = Assembler::default();
+        let mut budget = 1000;
+        let mut got = Vec::new();
+        let mut out = |c: Chunk<'_>| got.push(format!("{c:?}"));
+        a.on_syn(99);
+        a.segment(100, b"abc", 3, 100, &mut budget, &mut out);
+        a.on_fin(103);
+        a.on_peer_ack(104, &mut budget, &mut out);
+        assert_eq!(got, vec!["Data([97, 98, 99])"]);
     }
 
     #[test]

@@ -8,4 +8,4 @@ mod assembler;
 mod stream;
 
 pub use assembler::{Assembler, AssemblerStats, Chunk};
-pub use stream::{L7Config, L7Flow, L7Shard, L7Stats};
+pub use stream::{L7Config, L7Flow, L7Shard, L7Stats, SegmentFlags};

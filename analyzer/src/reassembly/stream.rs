@@ -66,6 +66,13 @@ enum State {
     Off,
 }
 
+/// The TCP flags the stream cares about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SegmentFlags {
+    pub syn: bool,
+    pub fin: bool,
+}
+
 /// Everything a shard shares with its flows' L7 state.
 pub struct L7Shard<'a> {
     pub cfg: &'a L7Config,
@@ -135,7 +142,7 @@ impl L7Flow {
         side: usize,
         seq: u32,
         ack: Option<u32>,
-        syn: bool,
+        flags: SegmentFlags,
         payload: &[u8],
         payload_len: u32,
         ts: i64,
@@ -147,8 +154,13 @@ impl L7Flow {
         }
         let other = 1 - side;
         let limit = shard.cfg.max_stream_buffer;
-        if syn {
+        if flags.syn {
             self.asm[side].on_syn(seq);
+        }
+        // Data on a SYN (TCP Fast Open) starts after the SYN's own number.
+        let seq = if flags.syn { seq.wrapping_add(1) } else { seq };
+        if flags.fin {
+            self.asm[side].on_fin(seq.wrapping_add(payload_len));
         }
         if let Some(ack) = ack {
             let mut asm = std::mem::take(&mut self.asm[other]);
