@@ -143,7 +143,7 @@ impl Defragmenter {
         self.stats.fragments += 1;
         if ts >= self.next_expiry_ns {
             self.expire(ts);
-            self.next_expiry_ns = ts + 1_000_000_000;
+            self.next_expiry_ns = ts.saturating_add(1_000_000_000);
         }
         let len = p.payload_len;
         let start = frag.offset;
@@ -165,6 +165,13 @@ impl Defragmenter {
             self.stats.dropped_limit += 1;
             return None;
         }
+        // Limits first: a refused fragment leaves no empty entry behind.
+        let held = self.pending.get(&key).map_or(0, |e| e.data.len());
+        let grow = (end as usize).saturating_sub(held);
+        if self.bytes + grow > self.cfg.max_bytes {
+            self.stats.dropped_limit += 1;
+            return None;
+        }
         let entry = self.pending.entry(key).or_insert_with(|| Pending {
             first_ts: ts,
             last_ts: ts,
@@ -180,11 +187,6 @@ impl Defragmenter {
             self.stats.dropped_limit += 1;
             return None;
         }
-        let grow = (end as usize).saturating_sub(entry.data.len());
-        if self.bytes + grow > self.cfg.max_bytes {
-            self.stats.dropped_limit += 1;
-            return None;
-        }
         if grow > 0 {
             entry.data.resize(end as usize, 0);
             self.bytes += grow;
@@ -196,7 +198,7 @@ impl Defragmenter {
             entry.base = Some(detach(p));
         }
         entry.frames += 1;
-        entry.wire_len += wire_len;
+        entry.wire_len = entry.wire_len.saturating_add(wire_len);
         entry.last_ts = entry.last_ts.max(ts);
         // Copy only the bytes no earlier fragment supplied (first copy wins).
         let captured = &p.payload[..p.payload.len().min(len as usize)];
@@ -245,7 +247,7 @@ impl Defragmenter {
     fn expire(&mut self, now: i64) {
         let timeout = self.cfg.timeout_ns;
         let old: Vec<FragKey> =
-            self.pending.iter().filter(|(_, p)| now - p.first_ts > timeout).map(|(k, _)| *k).collect();
+            self.pending.iter().filter(|(_, p)| now.saturating_sub(p.first_ts) > timeout).map(|(k, _)| *k).collect();
         for k in old {
             let p = self.pending.remove(&k).expect("collected from the map");
             self.give_up(p);

@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use flowtrail::flow::FlowConfig;
 use flowtrail::pipeline::{capture, replay, Input, LiveOptions, LiveSource, Opener, ReplayOptions, RunSummary};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "flowtrail",

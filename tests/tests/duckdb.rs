@@ -75,7 +75,7 @@ fn duckdb_answers_top_talkers_and_reads_partitions() {
 #[test]
 fn duckdb_answers_which_server_returned_404() {
     let out = Scratch::new("duck404");
-    let files = vec![
+    let files = [
         flowtrail_tests::root().join("pcaps/http_errors.pcap"),
         flowtrail_tests::root().join("pcaps/http_keepalive.pcap"),
     ];

@@ -179,6 +179,8 @@ struct Flow {
     /// L7 state, created at the first payload byte.
     l7: Option<Box<L7Flow>>,
     calls_made: i32,
+    /// The input's end once known (flush), else `i64::MAX`.
+    end_horizon: i64,
 }
 
 /// Why a flow's final record is written.
@@ -240,12 +242,12 @@ impl FlowTable {
 
     /// Takes the flow records finished so far.
     pub fn drain(&mut self) -> Vec<FlowRecord> {
-        std::mem::take(&mut self.out)
+        std::mem::replace(&mut self.out, crate::records::FLOW_POOL.take())
     }
 
     /// Takes the call records finished so far.
     pub fn drain_calls(&mut self) -> Vec<CallRecord> {
-        std::mem::take(&mut self.calls_out)
+        std::mem::replace(&mut self.calls_out, crate::records::CALL_POOL.take())
     }
 
     /// Records waiting in `drain` and `drain_calls`.
@@ -272,7 +274,7 @@ impl FlowTable {
         // The common case, one lookup: a packet of a flow it belongs to.
         let ending = match self.flows.get_mut(key) {
             Some(f) => {
-                let idle = ts - f.last_ns > timeout_of(&self.cfg, key.proto, f);
+                let idle = ts.saturating_sub(f.last_ns) > timeout_of(&self.cfg, key.proto, f);
                 let reused = matches!(p.transport, Transport::Tcp(t)
                     if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
                         && (f.tcp.fin.iter().all(|x| *x) || f.tcp.first_rst.is_some())
@@ -307,7 +309,7 @@ impl FlowTable {
             Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new(), mode: "" })
         });
         let flow = Flow {
-            id: (key.stable_hash(ts) & 0x7fff_ffff_ffff_ffff) as i64,
+            id: flow_id(key, &point, ts),
             point,
             client_is_lo: client_is_sender == from_lo,
             client_by,
@@ -324,6 +326,7 @@ impl FlowTable {
             tcp: TcpState::default(),
             l7: None,
             calls_made: 0,
+            end_horizon: i64::MAX,
         };
         let f = self.flows.entry(*key).insert(flow).into_mut();
         update(f, key, from_lo, info, p, &mut ctx!(self));
@@ -338,7 +341,7 @@ impl FlowTable {
                 if self.next_sweep_ns != i64::MIN {
                     self.sweep();
                 }
-                self.next_sweep_ns = now_ns + SWEEP_NS;
+                self.next_sweep_ns = now_ns.saturating_add(SWEEP_NS);
             }
         }
     }
@@ -349,20 +352,19 @@ impl FlowTable {
         let mut ended = Vec::new();
         let mut periods = Vec::new();
         for (k, f) in &mut self.flows {
-            if now - f.last_ns > timeout_of(&self.cfg, k.proto, f) {
+            if now.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, f) {
                 ended.push(*k);
                 continue;
             }
             if let (Some(cfg), Some(l7)) = (&self.cfg.l7, &mut f.l7) {
-                l7.expire(now - cfg.request_timeout_ns, &mut self.scratch);
+                l7.expire(now.saturating_sub(cfg.request_timeout_ns), &mut self.scratch);
                 if !self.scratch.is_empty() {
                     self.l7_stats.calls += self.scratch.len() as u64;
                     emit_calls(k, f, &mut self.scratch, &mut self.calls_out);
                 }
             }
-            if now >= f.next_period_ns && f.c[CLIENT].packets + f.c[SERVER].packets > 0 {
-                periods.push(period_record(k, f));
-                f.next_period_ns = next_boundary(now, self.cfg.period_ns);
+            if let Some(rec) = due_period(k, f, now, &self.cfg) {
+                periods.push(rec);
             }
         }
         self.stats.records_period += periods.len() as u64;
@@ -373,15 +375,29 @@ impl FlowTable {
         }
     }
 
-    /// Ends every flow: the input is over.
-    pub fn flush(&mut self) {
-        let flows: Vec<(FlowKey, Flow)> = self.flows.drain().collect();
-        for (k, f) in flows {
-            self.finish(&k, f, EndReason::EndOfInput);
+    /// The input ended at `end_ns` (the last packet of all shards): every
+    /// flow ends. One idle longer than its timeout by then ended idle, as a
+    /// sweep would have found; the others were still open. Deciding by the
+    /// input's end rather than this shard's clock keeps records the same
+    /// whatever the number of shards.
+    pub fn flush(&mut self, end_ns: i64) {
+        let mut flows: Vec<(FlowKey, Flow)> = self.flows.drain().collect();
+        flows.sort_by_key(|(_, f)| (f.start_ns, f.id));
+        for (k, mut f) in flows {
+            let idle = end_ns.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, &f);
+            f.end_horizon = end_ns;
+            self.finish(&k, f, if idle { EndReason::Idle } else { EndReason::EndOfInput });
         }
     }
 
     fn finish(&mut self, key: &FlowKey, mut f: Flow, reason: EndReason) {
+        // A minute boundary the flow lived through (idle or not) still gets
+        // its period record, whenever this flow is looked at: records do
+        // not depend on when a shard happened to sweep.
+        if let Some(rec) = due_period(key, &mut f, i64::MAX, &self.cfg) {
+            self.stats.records_period += 1;
+            self.out.push(rec);
+        }
         if let (Some(cfg), Some(mut l7)) = (&self.cfg.l7, f.l7.take()) {
             let mut shard = L7Shard { cfg, budget: &mut self.l7_budget, stats: &mut self.l7_stats };
             l7.finish(f.last_ns, &mut shard, &mut self.scratch);
@@ -482,7 +498,7 @@ fn l7_packet(
             }
             // Requests older than the timeout expire before this packet is
             // parsed, so a late response never depends on sweep timing.
-            l7.expire(ts - shard.cfg.request_timeout_ns, calls);
+            l7.expire(ts.saturating_sub(shard.cfg.request_timeout_ns), calls);
             let flags = SegmentFlags { syn: t.flags & tcp_flags::SYN != 0, fin: t.flags & tcp_flags::FIN != 0 && !rst };
             let ack = (t.flags & tcp_flags::ACK != 0 && !rst).then_some(t.ack);
             l7.tcp_segment(side, t.seq, ack, flags, p.payload, if rst { 0 } else { p.payload_len }, ts, shard, calls);
@@ -492,7 +508,7 @@ fn l7_packet(
                 return;
             }
             let l7 = f.l7.get_or_insert_with(|| Box::new(L7Flow::new(l7::Transport::Udp, server_port)));
-            l7.expire(ts - shard.cfg.request_timeout_ns, calls);
+            l7.expire(ts.saturating_sub(shard.cfg.request_timeout_ns), calls);
             l7.datagram(side, p.payload, ts, shard, calls);
         }
         _ => {}
@@ -508,11 +524,11 @@ fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Vec<
         // declared timed out depends on the flow, not on the call.
         let end = c.response_end_ts.or(c.response_first_ts).unwrap_or(start).max(start);
         let latency = match (c.request_ts, c.response_end_ts) {
-            (Some(a), Some(b)) => Some(b - a),
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
         let first_byte = match (c.request_ts, c.response_first_ts) {
-            (Some(a), Some(b)) => Some(b - a),
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
         out.push(CallRecord {
@@ -553,6 +569,32 @@ fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Vec<
     }
 }
 
+/// A flow's id: from the capture point's name (not its index, which
+/// depends on the run), the 5-tuple and the start time.
+fn flow_id(key: &FlowKey, point: &CapturePoint, start_ns: i64) -> i64 {
+    use std::hash::BuildHasher;
+    let name = foldhash::fast::FixedState::with_seed(0x0070_6f69_6e74).hash_one(point.name.as_str());
+    let h = FlowKey { point: 0, ..*key }.stable_hash(start_ns) ^ name;
+    (h & 0x7fff_ffff_ffff_ffff) as i64
+}
+
+/// The period record due at time `now`, if the flow lived past its next
+/// period boundary: it is alive until it has been idle for its timeout, so
+/// the boundary counts when it comes before both `now` and that moment.
+fn due_period(key: &FlowKey, f: &mut Flow, now: i64, cfg: &FlowConfig) -> Option<FlowRecord> {
+    // A closed connection ended with its last packet; others live on
+    // until they have been idle for their timeout.
+    let closed = f.tcp.first_rst.is_some() || f.tcp.fin.iter().all(|x| *x);
+    let alive_until = if closed { f.last_ns } else { f.last_ns.saturating_add(timeout_of(cfg, key.proto, f)) };
+    let horizon = now.min(alive_until).min(f.end_horizon);
+    if horizon < f.next_period_ns || f.c[CLIENT].packets + f.c[SERVER].packets == 0 {
+        return None;
+    }
+    let rec = period_record(key, f);
+    f.next_period_ns = next_boundary(horizon, cfg.period_ns);
+    Some(rec)
+}
+
 /// Idle time after which a flow ends, by protocol and TCP state.
 fn timeout_of(cfg: &FlowConfig, proto: u8, f: &Flow) -> i64 {
     match proto {
@@ -566,7 +608,7 @@ fn timeout_of(cfg: &FlowConfig, proto: u8, f: &Flow) -> i64 {
 
 /// The next multiple of `period` strictly after `ts`.
 fn next_boundary(ts: i64, period: i64) -> i64 {
-    (ts.div_euclid(period) + 1) * period
+    ts.div_euclid(period).saturating_add(1).saturating_mul(period)
 }
 
 /// Well-known ports are servers; Linux ephemeral ports (32768+) are clients.
@@ -657,14 +699,14 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
         if !s.saw_synack {
             s.isn[SERVER] = Some(t.seq);
             if let Some(syn_ts) = s.last_syn_ts {
-                s.rtt_server = Some(ts - syn_ts);
+                s.rtt_server = Some(ts.saturating_sub(syn_ts));
             }
         }
         s.saw_synack = true;
         s.last_synack_ts = Some(ts);
     } else if ack && !syn && side == CLIENT && s.saw_synack && !s.established {
         if let Some(sa) = s.last_synack_ts {
-            s.rtt_client = Some(ts - sa);
+            s.rtt_client = Some(ts.saturating_sub(sa));
         }
         s.established = true;
     }
@@ -682,7 +724,7 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
     if syn && !ack {
         s.mru_syn_ts = Some(ts);
     } else if ack && !syn && s.first_rtt.is_none() {
-        s.first_rtt = s.mru_syn_ts.map(|t0| ts - t0);
+        s.first_rtt = s.mru_syn_ts.map(|t0| ts.saturating_sub(t0));
     }
     let ooo_window = s.first_rtt.filter(|r| *r > 0).unwrap_or(DEFAULT_OOO_NS);
     let segment = Segment { seq: t.seq, ack: t.ack, payload_len: p.payload_len, flags: t.flags, window: t.window, ts };

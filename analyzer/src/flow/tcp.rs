@@ -106,9 +106,9 @@ pub(super) fn analyze(fwd: &mut SeqTrack, rev: &SeqTrack, s: &Segment, ooo_windo
         let fast = not_advanced
             && rev.dup_acks >= 2
             && rev.last_ack == s.seq
-            && s.ts - rev.last_ack_ts < FAST_RETRANSMISSION_NS;
+            && s.ts.saturating_sub(rev.last_ack_ts) < FAST_RETRANSMISSION_NS;
         let out_of_order = not_advanced
-            && s.ts - fwd.next_seq_ts < ooo_window_ns
+            && s.ts.saturating_sub(fwd.next_seq_ts) < ooo_window_ns
             && fwd.next_seq != end.wrapping_add(u32::from(syn_or_fin));
         kind = if spurious || fast {
             SegmentKind::Retransmission

@@ -100,6 +100,8 @@ struct Batch {
 enum Msg {
     Point(u32, Arc<CapturePoint>),
     Batch(Batch),
+    /// The input ended with a packet at this time.
+    End(i64),
     /// The capture's time while no packets come (live capture).
     Tick(i64),
 }
@@ -209,13 +211,13 @@ impl Engine {
         }
     }
 
-    /// Flushes every table; returns the summed counters.
-    fn finish(self) -> ShardResult {
+    /// Flushes every table; the input's last packet was at `end_ns`.
+    fn finish(self, end_ns: i64) -> ShardResult {
         let mut total = TableStats::default();
         let mut l7 = L7Stats::default();
         match self {
             Engine::Inline { mut table, sink } => {
-                table.flush();
+                table.flush(end_ns);
                 send_records(&mut table, &sink);
                 add_table_stats(&mut total, &table.stats);
                 add_l7_stats(&mut l7, &table.l7_stats);
@@ -225,6 +227,7 @@ impl Engine {
                     if !b.items.is_empty() {
                         let _ = tx.send(Msg::Batch(std::mem::take(b)));
                     }
+                    let _ = tx.send(Msg::End(end_ns));
                 }
                 drop(txs);
                 for h in handles {
@@ -264,8 +267,10 @@ fn add_l7_stats(t: &mut L7Stats, s: &L7Stats) {
 
 fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Sender<Output>) -> ShardResult {
     let mut table = FlowTable::new(cfg);
+    let mut end_ns = i64::MIN;
     for msg in rx {
         match msg {
+            Msg::End(t) => end_ns = t,
             Msg::Point(i, p) => table.set_point(i, p),
             Msg::Tick(now) => {
                 table.advance(now);
@@ -286,7 +291,7 @@ fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Send
             }
         }
     }
-    table.flush();
+    table.flush(end_ns);
     send_records(&mut table, &sink);
     (table.stats, table.l7_stats)
 }
@@ -320,6 +325,8 @@ struct Reader {
     summary: RunSummary,
     points: Vec<Arc<CapturePoint>>,
     warned: std::collections::HashSet<&'static str>,
+    /// Time of the latest packet read.
+    last_ts_ns: i64,
 }
 
 impl Reader {
@@ -360,7 +367,11 @@ impl Reader {
     }
 
     fn on_packet(&mut self, point: u32, ts_ns: i64, linktype: u32, data: &[u8], orig_len: u32) {
+        // Times beyond ±73 years from 1970 ± 2^61 ns are corrupt headers;
+        // keep them far from i64's ends so durations never overflow.
+        let ts_ns = ts_ns.clamp(-(1 << 61), 1 << 61);
         self.summary.packets += 1;
+        self.last_ts_ns = self.last_ts_ns.max(ts_ns);
         self.summary.bytes += u64::from(orig_len);
         let Some(link) = LinkType::from_linktype(linktype) else {
             self.summary.unsupported_linktype += 1;
@@ -468,6 +479,7 @@ fn new_reader(engine: Engine, defrag: &DefragConfig, workers: usize) -> Reader {
         summary: RunSummary { workers, ..RunSummary::default() },
         points: Vec::new(),
         warned: std::collections::HashSet::new(),
+        last_ts_ns: i64::MIN,
     }
 }
 
@@ -476,9 +488,9 @@ fn new_reader(engine: Engine, defrag: &DefragConfig, workers: usize) -> Reader {
 fn finish_reader(mut reader: Reader) -> RunSummary {
     reader.defrag.finish();
     reader.flush_partial_datagrams();
-    let Reader { engine, defrag, mut summary, .. } = reader;
+    let Reader { engine, defrag, mut summary, last_ts_ns, .. } = reader;
     summary.defrag = defrag.stats;
-    (summary.flows, summary.l7) = engine.finish();
+    (summary.flows, summary.l7) = engine.finish(last_ts_ns);
     summary
 }
 

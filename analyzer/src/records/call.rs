@@ -85,7 +85,7 @@ impl Record for CallRecord {
     fn schema() -> std::sync::Arc<arrow_schema::Schema> {
         Self::arrow_schema()
     }
-    fn to_batch(rows: &[Self]) -> arrow_array::RecordBatch {
+    fn to_batch(rows: &[&Self]) -> arrow_array::RecordBatch {
         Self::arrow_batch(rows)
     }
     fn partition_ns(&self) -> i64 {

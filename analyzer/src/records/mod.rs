@@ -19,6 +19,54 @@ use arrow_schema::{DataType, Schema};
 pub use call::CallRecord;
 pub use flow::FlowRecord;
 
+/// Cleared record vectors waiting to be filled again (see
+/// `sink::Recycle`): one bounded pool per record kind, shared by every run
+/// in the process; a full pool simply frees the vector.
+pub struct Pool<R>(std::sync::OnceLock<PoolChannel<R>>);
+
+type PoolChannel<R> = (crossbeam_channel::Sender<Vec<R>>, crossbeam_channel::Receiver<Vec<R>>);
+
+impl<R> Default for Pool<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> Pool<R> {
+    #[must_use]
+    pub const fn new() -> Self {
+        Pool(std::sync::OnceLock::new())
+    }
+
+    fn channel(&self) -> &PoolChannel<R> {
+        self.0.get_or_init(|| crossbeam_channel::bounded(64))
+    }
+
+    /// An empty vector, reused when one is waiting.
+    pub fn take(&self) -> Vec<R> {
+        self.channel().1.try_recv().unwrap_or_default()
+    }
+
+    pub fn put(&self, v: Vec<R>) {
+        let _ = self.channel().0.try_send(v);
+    }
+}
+
+pub static FLOW_POOL: Pool<FlowRecord> = Pool::new();
+pub static CALL_POOL: Pool<CallRecord> = Pool::new();
+
+impl crate::sink::Recycle for FlowRecord {
+    fn recycle(batch: Vec<Self>) {
+        FLOW_POOL.put(batch);
+    }
+}
+
+impl crate::sink::Recycle for CallRecord {
+    fn recycle(batch: Vec<Self>) {
+        CALL_POOL.put(batch);
+    }
+}
+
 /// Version of the record schemas, written into every Parquet file's
 /// key-value metadata as `flowtrail.schema_version`.
 pub const SCHEMA_VERSION: &str = "1";
@@ -142,7 +190,8 @@ pub trait Record: Send + 'static {
     const ABOUT: &'static str;
     fn columns() -> Vec<ColumnDoc>;
     fn schema() -> Arc<Schema>;
-    fn to_batch(rows: &[Self]) -> RecordBatch
+    /// Builds one Arrow batch from records in the given order.
+    fn to_batch(rows: &[&Self]) -> RecordBatch
     where
         Self: Sized;
     /// Nanosecond time that decides the record's `date=/hour=` partition.
@@ -184,7 +233,7 @@ macro_rules! record {
                 ]))
             }
 
-            fn arrow_batch(rows: &[Self]) -> ::arrow_array::RecordBatch {
+            fn arrow_batch(rows: &[&Self]) -> ::arrow_array::RecordBatch {
                 $( let mut $field = <$ty as $crate::records::Column>::builder(rows.len()); )*
                 for r in rows {
                     $( <$ty as $crate::records::Column>::append(&mut $field, &r.$field); )*

@@ -2,4 +2,4 @@
 
 pub mod parquet;
 
-pub use self::parquet::{ParquetSink, SinkStats};
+pub use self::parquet::{ParquetSink, Recycle, SinkStats};

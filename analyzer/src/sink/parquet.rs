@@ -20,6 +20,13 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::records::{Record, SCHEMA_VERSION};
 
+/// Record vectors go back to the shards once written, so the large
+/// allocations of a batch are reused instead of freed on this thread and
+/// made afresh (page faults on zeroed huge pages) on the other.
+pub trait Recycle: Sized {
+    fn recycle(batch: Vec<Self>);
+}
+
 /// About 128k rows per row group, as analysts' engines like them.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows buffered per partition before they are sorted and written.
@@ -31,6 +38,21 @@ pub struct SinkStats {
     pub rows: u64,
     pub files: u64,
     pub bytes: u64,
+}
+
+/// A partition: its open file, and the batches of rows waiting for it, as
+/// they came (records are hundreds of bytes: they are never moved again,
+/// only referenced in sorted order when written).
+struct Slot<R> {
+    part: Option<Part>,
+    batches: Vec<Vec<R>>,
+    rows: usize,
+}
+
+impl<R> Default for Slot<R> {
+    fn default() -> Self {
+        Slot { part: None, batches: Vec::new(), rows: 0 }
+    }
 }
 
 struct Part {
@@ -45,7 +67,7 @@ pub struct ParquetSink<R: Record> {
     run_id: String,
     next_file: u32,
     /// Open writers and rows not yet written, by hour (ns of its start).
-    parts: BTreeMap<i64, (Option<Part>, Vec<R>)>,
+    parts: BTreeMap<i64, Slot<R>>,
     newest_hour: i64,
     pub stats: SinkStats,
 }
@@ -69,7 +91,7 @@ pub fn date_hour(ns: i64) -> (String, u32) {
     (format!("{y:04}-{m:02}-{d:02}"), hour)
 }
 
-impl<R: Record> ParquetSink<R> {
+impl<R: Record + Recycle> ParquetSink<R> {
     /// `out_dir` is the run's output directory; files go below `out_dir/<kind>/`.
     /// `run_id` keeps file names of separate runs apart.
     #[must_use]
@@ -84,13 +106,23 @@ impl<R: Record> ParquetSink<R> {
         }
     }
 
-    pub fn write(&mut self, records: Vec<R>) -> anyhow::Result<()> {
-        for r in records {
-            let hour = r.partition_ns().div_euclid(HOUR_NS) * HOUR_NS;
+    pub fn write(&mut self, mut records: Vec<R>) -> anyhow::Result<()> {
+        let hour_of = |r: &R| r.partition_ns().div_euclid(HOUR_NS) * HOUR_NS;
+        while let Some(first) = records.first() {
+            // Usually a whole batch is one hour: keep it as it is.
+            let hour = hour_of(first);
+            let batch = if records.iter().all(|r| hour_of(r) == hour) {
+                std::mem::take(&mut records)
+            } else {
+                let (same, rest): (Vec<R>, Vec<R>) = records.into_iter().partition(|r| hour_of(r) == hour);
+                records = rest;
+                same
+            };
             self.newest_hour = self.newest_hour.max(hour);
-            let slot = self.parts.entry(hour).or_insert_with(|| (None, Vec::new()));
-            slot.1.push(r);
-            if slot.1.len() >= SORT_CHUNK {
+            let slot = self.parts.entry(hour).or_default();
+            slot.rows += batch.len();
+            slot.batches.push(batch);
+            if slot.rows >= SORT_CHUNK {
                 self.write_chunk(hour)?;
             }
         }
@@ -98,7 +130,7 @@ impl<R: Record> ParquetSink<R> {
         let stale: Vec<i64> = self.parts.range(..self.newest_hour.saturating_sub(HOUR_NS)).map(|(h, _)| *h).collect();
         for h in stale {
             self.write_chunk(h)?;
-            if let Some((Some(part), _)) = self.parts.remove(&h) {
+            if let Some(Slot { part: Some(part), .. }) = self.parts.remove(&h) {
                 self.close_part(part)?;
             }
         }
@@ -107,12 +139,14 @@ impl<R: Record> ParquetSink<R> {
 
     fn write_chunk(&mut self, hour: i64) -> anyhow::Result<()> {
         let Some(slot) = self.parts.get_mut(&hour) else { return Ok(()) };
-        if slot.1.is_empty() {
+        if slot.rows == 0 {
             return Ok(());
         }
-        let mut rows = std::mem::take(&mut slot.1);
-        rows.sort_by_key(Record::sort_key);
-        if slot.0.is_none() {
+        let batches = std::mem::take(&mut slot.batches);
+        slot.rows = 0;
+        let mut rows: Vec<&R> = batches.iter().flatten().collect();
+        rows.sort_by_key(|r| r.sort_key());
+        if slot.part.is_none() {
             let (date, h) = date_hour(hour);
             let dir = self.root.join(format!("date={date}")).join(format!("hour={h:02}"));
             std::fs::create_dir_all(&dir)?;
@@ -121,13 +155,18 @@ impl<R: Record> ParquetSink<R> {
             let tmp = dir.join(format!(".{name}.inprogress"));
             let file = File::create(&tmp)?;
             let writer = ArrowWriter::try_new(file, R::schema(), Some(writer_properties::<R>()))?;
-            slot.0 = Some(Part { tmp, path: dir.join(name), writer });
+            slot.part = Some(Part { tmp, path: dir.join(name), writer });
         }
-        let part = slot.0.as_mut().expect("opened above");
+        let part = slot.part.as_mut().expect("opened above");
         for chunk in rows.chunks(SORT_CHUNK) {
             part.writer.write(&R::to_batch(chunk))?;
         }
         self.stats.rows += rows.len() as u64;
+        drop(rows);
+        for mut b in batches {
+            b.clear();
+            R::recycle(b);
+        }
         Ok(())
     }
 
@@ -144,7 +183,7 @@ impl<R: Record> ParquetSink<R> {
         let hours: Vec<i64> = self.parts.keys().copied().collect();
         for h in hours {
             self.write_chunk(h)?;
-            if let Some((Some(part), _)) = self.parts.remove(&h) {
+            if let Some(Slot { part: Some(part), .. }) = self.parts.remove(&h) {
                 self.close_part(part)?;
             }
         }
