@@ -106,10 +106,6 @@ fn traffic(subnet: u8, requests: usize) {
     }
 }
 
-fn tcpdump(iface: &str, file: &Path) -> Child {
-    tcpdump_dir(iface, file, "inout")
-}
-
 /// tcpdump on `iface`, only packets of direction `dir` (`in`, `out`, `inout`).
 fn tcpdump_dir(iface: &str, file: &Path, dir: &str) -> Child {
     let c = Command::new("tcpdump")
