@@ -512,3 +512,99 @@ fn check_calls(calls: &[CallRecord], records: &[FlowRecord]) {
         assert!(!c.response_status.is_empty(), "empty response_status");
     }
 }
+
+/// What `l7_*` saw: calls made and parse errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct L7Outcome {
+    pub calls: usize,
+    pub errors: usize,
+}
+
+/// One L7 session fed like the analyzer feeds it (Suricata's
+/// `fuzz_applayerparserparse` shape): the first byte picks the transport
+/// (bit 0: UDP) and, for `l7_stream`, the protocol; the rest is split on
+/// the separator `"FTSEP"` into chunks whose first byte gives the
+/// direction (bit 0), whether a gap of `byte >> 1` bytes precedes it
+/// (bit 7), and whether requests expire before it (bit 6). Each chunk is
+/// copied to its own buffer so a sanitizer sees over-reads. Bytes a
+/// session leaves unconsumed are kept and passed again, as the analyzer's
+/// carry buffer does.
+pub fn l7_session(proto: Option<flowtrail_decoders::l7::L7Protocol>, data: &[u8]) -> L7Outcome {
+    use flowtrail_decoders::l7::{Decoder, Direction, L7Protocol, Session, SessionConfig, Transport};
+    let Some((&head, rest)) = data.split_first() else { return L7Outcome::default() };
+    let transport = if head & 1 == 1 { Transport::Udp } else { Transport::Tcp };
+    let proto = proto.unwrap_or(L7Protocol::ALL[usize::from(head >> 1) % L7Protocol::ALL.len()]);
+    let cfg = SessionConfig { max_message_bytes: 4096, max_pending: 8, attr_headers: vec!["x-client-version".into()] };
+    let mut s = Session::new(proto, transport, &cfg);
+    let mut out = Vec::new();
+    let mut carry: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut dead = [false; 2];
+    let mut errors = 0;
+    let mut ts = 1_000_000_000_i64;
+    for chunk in split_on(rest, b"FTSEP") {
+        let Some((&ctl, body)) = chunk.split_first() else { continue };
+        let side = usize::from(ctl & 1);
+        let dir = if side == 0 { Direction::ToServer } else { Direction::ToClient };
+        ts += 1_000_000;
+        if ctl & 0x40 != 0 {
+            s.expire(ts - 500_000, &mut out);
+        }
+        if dead[side] {
+            continue;
+        }
+        if ctl & 0x80 != 0 && transport == Transport::Tcp {
+            carry[side].clear();
+            s.on_gap(dir, u32::from(ctl >> 1));
+        }
+        let owned = body.to_vec();
+        if transport == Transport::Udp {
+            if s.parse(dir, &owned, ts, &mut out).is_err() {
+                errors += 1;
+            }
+            continue;
+        }
+        carry[side].extend_from_slice(&owned);
+        match s.parse(dir, &carry[side], ts, &mut out) {
+            Ok(n) => {
+                assert!(n <= carry[side].len(), "consumed more than given");
+                carry[side].drain(..n);
+                if carry[side].len() > cfg.max_message_bytes * 4 + 65_536 {
+                    dead[side] = true;
+                }
+            }
+            Err(_) => {
+                errors += 1;
+                dead[side] = true;
+            }
+        }
+    }
+    s.finish(ts, &mut out);
+    for c in &out {
+        assert_eq!(c.protocol, proto, "a session makes calls of its protocol only");
+        for (k, v) in &c.attributes {
+            assert!(!v.contains("SECRET") || !k.contains("authorization"), "credential stored");
+        }
+    }
+    L7Outcome { calls: out.len(), errors }
+}
+
+/// Splits on a separator (the last piece may be empty).
+pub fn split_on<'a>(mut b: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        match b.windows(sep.len()).position(|w| w == sep) {
+            Some(i) => {
+                let piece = &b[..i];
+                b = &b[i + sep.len()..];
+                Some(piece)
+            }
+            None => {
+                done = true;
+                Some(b)
+            }
+        }
+    })
+}

@@ -388,3 +388,31 @@ for t in ("wire_dissect", "pcap_reader", "defrag", "flow_table"):
     total = len(os.listdir(d)) if os.path.isdir(d) else 0
     print(f"make_seeds: {t}: {counts.get(t, 0)} new, {total} in {d}")
 PY
+
+# L7 targets (harness.rs `l7_session`): one request/response exchange per
+# protocol in the harness's chunk format.
+python3 - "$(dirname "$0")/corpus" <<'PY'
+import os, sys
+out = sys.argv[1]
+def put(t, name, data):
+    os.makedirs(os.path.join(out, t), exist_ok=True)
+    open(os.path.join(out, t, name), "wb").write(data)
+http = (b"\x00\x00GET /a?b=1 HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"FTSEP\x01HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+q = bytes.fromhex("123401000001000000000000076578616d706c650474657374000001000 1".replace(" ", ""))
+r = bytes.fromhex("123481800001000100000000076578616d706c650474657374000001000 1c00c000100010000003c00040a000001".replace(" ", ""))
+put("l7_http1", "seed_http", http)
+put("l7_dns", "seed_udp", b"\x01\x00" + q + b"FTSEP\x01" + r)
+put("l7_dns", "seed_tcp", b"\x00\x00" + len(q).to_bytes(2, "big") + q + b"FTSEP\x01" + len(r).to_bytes(2, "big") + r)
+put("l7_stream", "seed_http", http)
+put("l7_stream", "seed_dns", b"\x05\x00" + q + b"FTSEP\x01" + r)
+# A TLS 1.2 ClientHello record (minimal, SNI example.test).
+sni = b"example.test"
+ext = b"\x00\x00" + (len(sni) + 5).to_bytes(2, "big") + (len(sni) + 3).to_bytes(2, "big") + b"\x00" + len(sni).to_bytes(2, "big") + sni
+body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" + len(ext).to_bytes(2, "big") + ext
+hs = b"\x01" + len(body).to_bytes(3, "big") + body
+rec = b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+put("l7_tls", "seed_ch", b"\x00\x00" + rec)
+put("l7_stream", "seed_tls", b"\x02\x00" + rec)
+print("make_seeds: l7 seeds written")
+PY

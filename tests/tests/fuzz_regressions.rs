@@ -21,7 +21,7 @@ use harness::{push_chunk, DefragOutcome, FlowOutcome, PcapOutcome, WireOutcome};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 4] = [
+const TARGETS: [(&str, Body); 8] = [
     ("wire_dissect", |d| {
         let _ = harness::wire_dissect(d);
     }),
@@ -34,7 +34,27 @@ const TARGETS: [(&str, Body); 4] = [
     ("flow_table", |d| {
         let _ = harness::flow_table(d);
     }),
+    ("l7_http1", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Http1), d);
+    }),
+    ("l7_dns", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Dns), d);
+    }),
+    ("l7_tls", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Tls), d);
+    }),
+    ("l7_stream", |d| {
+        let _ = harness::l7_session(None, d);
+    }),
 ];
+
+/// The L7 harness reaches each decoder: a request and its answer give a call.
+#[test]
+fn l7_harness_makes_calls() {
+    let http = b"\x00\x00GET / HTTP/1.1\r\nHost: a\r\n\r\nFTSEP\x01HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    let o = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Http1), http);
+    assert_eq!((o.calls, o.errors), (1, 0));
+}
 
 /// A hang counts as a failure; the fuzz targets run with `-timeout=10`.
 const TIME_LIMIT: Duration = Duration::from_secs(60);
