@@ -22,7 +22,7 @@ if [ "$#" -eq 0 ]; then
     done
 fi
 
-exec python3 - fuzz/corpus "$@" <<'PY'
+python3 - fuzz/corpus "$@" <<'PY'
 import hashlib
 import os
 import struct
