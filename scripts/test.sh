@@ -11,4 +11,6 @@ scripts/setup-ebpf.sh
 scripts/build-ebpf.sh -q
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The live tests run the binary itself (SIGTERM mid-capture).
+cargo build -p flowtrail
 cargo test --workspace
