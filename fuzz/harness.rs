@@ -423,9 +423,10 @@ pub fn flow_table(data: &[u8]) -> FlowOutcome {
     for dg in defrag.take_expired() {
         feed_datagram(&mut table, &mut fed, &dg);
     }
-    table.flush(end);
-    records.extend(table.drain());
-    calls.extend(table.drain_calls());
+    table.flush(end, 64, &mut |t| {
+        records.extend(t.drain());
+        calls.extend(t.drain_calls());
+    });
     assert!(table.is_empty(), "flows left after flush");
     assert_eq!(table.pending(), 0, "records left after drain");
     check_records(&records, &fed, &table.stats, &cfg);

@@ -380,14 +380,21 @@ impl FlowTable {
     /// sweep would have found; the others were still open. Deciding by the
     /// input's end rather than this shard's clock keeps records the same
     /// whatever the number of shards.
-    pub fn flush(&mut self, end_ns: i64) {
+    ///
+    /// `hand_off` is called whenever `batch` records are waiting, so a
+    /// million open flows never sit in memory as records all at once.
+    pub fn flush(&mut self, end_ns: i64, batch: usize, hand_off: &mut dyn FnMut(&mut FlowTable)) {
         let mut flows: Vec<(FlowKey, Flow)> = self.flows.drain().collect();
         flows.sort_by_key(|(_, f)| (f.start_ns, f.id));
         for (k, mut f) in flows {
             let idle = end_ns.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, &f);
             f.end_horizon = end_ns;
             self.finish(&k, f, if idle { EndReason::Idle } else { EndReason::EndOfInput });
+            if self.pending() >= batch {
+                hand_off(self);
+            }
         }
+        hand_off(self);
     }
 
     fn finish(&mut self, key: &FlowKey, mut f: Flow, reason: EndReason) {

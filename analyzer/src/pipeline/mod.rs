@@ -217,8 +217,7 @@ impl Engine {
         let mut l7 = L7Stats::default();
         match self {
             Engine::Inline { mut table, sink } => {
-                table.flush(end_ns);
-                send_records(&mut table, &sink);
+                table.flush(end_ns, RECORD_BATCH, &mut |t| send_records(t, &sink));
                 add_table_stats(&mut total, &table.stats);
                 add_l7_stats(&mut l7, &table.l7_stats);
             }
@@ -291,8 +290,7 @@ fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Send
             }
         }
     }
-    table.flush(end_ns);
-    send_records(&mut table, &sink);
+    table.flush(end_ns, RECORD_BATCH, &mut |t| send_records(t, &sink));
     (table.stats, table.l7_stats)
 }
 
