@@ -195,7 +195,12 @@ enum EndReason {
 /// output vector the pipeline drains.
 pub struct FlowTable {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Flow>,
+    /// Key → slot in `slab`. Flows are hundreds of bytes: keeping them out
+    /// of the hash table keeps its probes dense (a lookup touches one small
+    /// entry, not a flow), and a flow never moves once created.
+    flows: HashMap<FlowKey, u32>,
+    slab: Vec<Option<Flow>>,
+    free: Vec<u32>,
     points: Vec<Arc<CapturePoint>>,
     now_ns: i64,
     next_sweep_ns: i64,
@@ -218,6 +223,8 @@ impl FlowTable {
         FlowTable {
             cfg,
             flows: HashMap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             points: Vec::new(),
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
@@ -272,8 +279,9 @@ impl FlowTable {
         self.stats.packets += 1;
         self.advance(ts);
         // The common case, one lookup: a packet of a flow it belongs to.
-        let ending = match self.flows.get_mut(key) {
-            Some(f) => {
+        let ending = match self.flows.get(key).copied() {
+            Some(slot) => {
+                let f = self.slab[slot as usize].as_mut().expect("a mapped slot holds a flow");
                 let idle = ts.saturating_sub(f.last_ns) > timeout_of(&self.cfg, key.proto, f);
                 let reused = matches!(p.transport, Transport::Tcp(t)
                     if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
@@ -289,7 +297,7 @@ impl FlowTable {
         };
         // The packet cannot belong to the flow held under its key: end it.
         if let Some(reason) = ending {
-            let f = self.flows.remove(key).expect("present");
+            let f = self.take(key).expect("present");
             self.finish(key, f, reason);
         }
         let held = self.flows.len();
@@ -328,7 +336,18 @@ impl FlowTable {
             calls_made: 0,
             end_horizon: i64::MAX,
         };
-        let f = self.flows.entry(*key).insert(flow).into_mut();
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(flow);
+                i
+            }
+            None => {
+                self.slab.push(Some(flow));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.flows.insert(*key, slot);
+        let f = self.slab[slot as usize].as_mut().expect("just stored");
         update(f, key, from_lo, info, p, &mut ctx!(self));
     }
 
@@ -346,12 +365,20 @@ impl FlowTable {
         }
     }
 
+    /// Removes a flow from the table, freeing its slot.
+    fn take(&mut self, key: &FlowKey) -> Option<Flow> {
+        let slot = self.flows.remove(key)?;
+        self.free.push(slot);
+        self.slab[slot as usize].take()
+    }
+
     /// Ends idle flows and writes due period records.
     fn sweep(&mut self) {
         let now = self.now_ns;
         let mut ended = Vec::new();
         let mut periods = Vec::new();
-        for (k, f) in &mut self.flows {
+        for (k, &slot) in &self.flows {
+            let f = self.slab[slot as usize].as_mut().expect("a mapped slot holds a flow");
             if now.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, f) {
                 ended.push(*k);
                 continue;
@@ -370,7 +397,7 @@ impl FlowTable {
         self.stats.records_period += periods.len() as u64;
         self.out.extend(periods);
         for k in ended {
-            let f = self.flows.remove(&k).expect("collected from the map");
+            let f = self.take(&k).expect("collected from the map");
             self.finish(&k, f, EndReason::Idle);
         }
     }
@@ -384,7 +411,11 @@ impl FlowTable {
     /// `hand_off` is called whenever `batch` records are waiting, so a
     /// million open flows never sit in memory as records all at once.
     pub fn flush(&mut self, end_ns: i64, batch: usize, hand_off: &mut dyn FnMut(&mut FlowTable)) {
-        let mut flows: Vec<(FlowKey, Flow)> = self.flows.drain().collect();
+        let slots: Vec<(FlowKey, u32)> = self.flows.drain().collect();
+        let mut flows: Vec<(FlowKey, Flow)> =
+            slots.into_iter().map(|(k, i)| (k, self.slab[i as usize].take().expect("mapped"))).collect();
+        self.slab.clear();
+        self.free.clear();
         flows.sort_by_key(|(_, f)| (f.start_ns, f.id));
         for (k, mut f) in flows {
             let idle = end_ns.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, &f);
