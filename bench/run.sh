@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The flowtrail benchmark: build, make the captures if missing, measure
+# flowtrail and its peers, print two Markdown tables and write
+# bench/RESULTS.md. See bench/README.md.
+#
+# Usage (as root, after scripts/setup.sh --bench):
+#   bench/run.sh [--runs N] [--skip-peers] [--no-synth] [--force-captures] [--keep-synth]
+#
+#   --runs N           measured runs per row after one warm-up (default 3; best is shown)
+#   --skip-peers       only flowtrail rows (no ndpiReader, argus, tshark)
+#   --no-synth         skip the concurrent-flows table
+#   --force-captures   rebuild bench/data/* even when present
+#   --keep-synth       keep the synthetic pcaps afterwards (default: the 1M-flow
+#                      file, ~1.1 GB, is deleted at the end; the others are kept)
+#   BENCH_QUIET_WAIT=S   seconds to wait per row for other processes to go idle (default 30)
+#   BENCH_QUIET_BUDGET=S total seconds the run may spend waiting so (default 180)
+#
+# Disk: bench/data/ holds http-1m.pcap (~210 MB) and the synthetic files
+# (~0.3 GB each for 1k/10k/100k flows, ~1.1 GB for 1M flows while it runs).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+DATA=$HERE/data
+runs=3; peers=1; synth=1; force=0; keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) runs=$2; shift ;;
+        --skip-peers) peers=0 ;;
+        --no-synth) synth=0 ;;
+        --force-captures) force=1 ;;
+        --keep-synth) keep=1 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+log() { echo "run.sh: $*" >&2; }
+PARTIAL=""
+on_exit() {
+    local rc=$?
+    set +e
+    [ -n "$PARTIAL" ] && rm -f "$PARTIAL"
+    # The 1M-flow file is the large one; regenerating it takes ~10 s.
+    [ $keep = 0 ] && rm -f "$DATA/synth-1m.pcap"
+    exit $rc
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+started=$(date +%s)
+cd "$ROOT"
+log "building (release)"
+cargo build --release -q -p flowtrail
+cargo build --release -q -p flowtrail-tests --bin gen_flows
+FT=$ROOT/target/release/flowtrail
+GEN=$ROOT/target/release/gen_flows
+
+mkdir -p "$DATA"
+if [ $force = 1 ]; then
+    "$HERE/make_http_capture.sh" --force
+else
+    "$HERE/make_http_capture.sh"
+fi
+
+# Synthetic captures: NAME FLOWS PACKETS_PER_FLOW. Every flow is open at
+# once (round robin); ~2M packets each, 10M for 1M flows (P = 10), plus a
+# 100k x 10 file with the same flow shape as the 1M one.
+SYNTH=(
+    "1k 1000 2000"
+    "10k 10000 200"
+    "100k 100000 20"
+    "100k-p10 100000 10"
+    "1m 1000000 10"
+)
+SNAP=128
+synth_args=()
+if [ $synth = 1 ]; then
+    for s in "${SYNTH[@]}"; do
+        read -r name k p <<<"$s"
+        f=$DATA/synth-$name.pcap
+        if [ ! -s "$f" ] || [ $force = 1 ]; then
+            PARTIAL=$f.partial
+            "$GEN" --flows "$k" --packets-per-flow "$p" --snaplen $SNAP --out "$PARTIAL"
+            mv -f "$PARTIAL" "$f"
+            PARTIAL=""
+        fi
+        synth_args+=(--synth "$k:$p:$f")
+    done
+fi
+
+peer_args=()
+[ $peers = 0 ] && peer_args+=(--skip-peers)
+python3 "$HERE/bench.py" \
+    --flowtrail "$FT" \
+    --http "$DATA/http-1m.pcap" --http-meta "$DATA/http-1m.txt" \
+    "${synth_args[@]}" \
+    --synth-note "Made by \`target/release/gen_flows --flows K --packets-per-flow P --snaplen $SNAP\` (tests/src/bin/gen_flows.rs): K TCP flows to port 9000, each a handshake, P-5 data segments of 200 bytes alternating direction, and a FIN from each side; interleaved round robin so all K flows are open at once; 1 µs between packets; frames stored up to $SNAP bytes (original length kept, like tcpdump -s). Fewer packets per flow means more of them are handshake/FIN packets that create or close a flow; the 100,000 × 10 row has the same flow shape as the 1,000,000 × 10 row, so those two isolate the effect of table size." \
+    --runs "$runs" --quiet-wait "${BENCH_QUIET_WAIT:-30}" --quiet-budget "${BENCH_QUIET_BUDGET:-180}" \
+    "${peer_args[@]}" \
+    --results "$HERE/RESULTS.md"
+log "done in $(( $(date +%s) - started )) s; tables in bench/RESULTS.md"
