@@ -31,8 +31,12 @@ pub fn render(s: &RunSummary) -> String {
     if s.capture.snapped > 0 {
         let _ = writeln!(o, "  snapped packets    {:>12}  (captured shorter than on the wire)", s.capture.snapped);
     }
-    if s.capture.dropped > 0 {
-        let _ = writeln!(o, "  capture drops      {:>12}  (reported by the capture file)", s.capture.dropped);
+    if s.capture.dropped > 0 || s.capture.kernel_packets > 0 {
+        let _ = writeln!(
+            o,
+            "  capture drops      {:>12}  (kernel ring / eBPF ring full, or as the capture file reports; {} packets seen by the kernel, {} ring freezes)",
+            s.capture.dropped, s.capture.kernel_packets, s.capture.freeze_count
+        );
     }
     let d = &s.defrag;
     if d.fragments > 0 {
@@ -80,6 +84,8 @@ pub fn to_json(s: &RunSummary) -> String {
         "unsupported_linktype": s.unsupported_linktype,
         "snapped": s.capture.snapped,
         "capture_dropped": s.capture.dropped,
+        "capture_kernel_packets": s.capture.kernel_packets,
+        "capture_freeze_count": s.capture.freeze_count,
         "fragments": s.defrag.fragments,
         "reassembled": s.defrag.reassembled,
         "defrag_incomplete": s.defrag.timed_out,

@@ -8,6 +8,20 @@ use std::collections::BTreeMap;
 
 use flowtrail_tests::{bundled_pcaps, read_kind, Scratch};
 
+/// Replays files with two workers into `out`.
+fn replay_into(files: &[std::path::PathBuf], out: &std::path::Path) -> flowtrail::pipeline::RunSummary {
+    replay(&ReplayOptions {
+        inputs: files.iter().map(|p| Input { path: p.clone(), point: None }).collect(),
+        out_dir: out.to_path_buf(),
+        workers: 2,
+        flow: Default::default(),
+        defrag: Default::default(),
+        progress: false,
+        run_id: "duck".into(),
+    })
+    .expect("replay")
+}
+
 fn duckdb(sql: &str) -> String {
     let out = Command::new("python3")
         .args(["-c", "import sys, duckdb\nfor row in duckdb.sql(sys.argv[1]).fetchall(): print('\\t'.join('' if v is None else str(v) for v in row))", sql])
@@ -24,17 +38,7 @@ fn duckdb(sql: &str) -> String {
 #[test]
 fn duckdb_answers_top_talkers_and_reads_partitions() {
     let out = Scratch::new("duckdb");
-    let files = bundled_pcaps();
-    let opts = ReplayOptions {
-        inputs: files.iter().map(|p| Input { path: p.clone(), point: None }).collect(),
-        out_dir: out.0.clone(),
-        workers: 2,
-        flow: Default::default(),
-        defrag: Default::default(),
-        progress: false,
-        run_id: "duck".into(),
-    };
-    let summary = replay(&opts).expect("replay");
+    let summary = replay_into(&bundled_pcaps(), &out.0);
     let glob = format!("read_parquet('{}/flows/**/*.parquet', hive_partitioning=true)", out.0.display());
 
     // Every row flowtrail wrote is there, with its partition columns.

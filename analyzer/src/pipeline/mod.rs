@@ -593,6 +593,8 @@ fn add_capture_stats(t: &mut CaptureStats, s: &CaptureStats) {
     t.snapped += s.snapped;
     t.skipped_blocks += s.skipped_blocks;
     t.dropped += s.dropped;
+    t.kernel_packets += s.kernel_packets;
+    t.freeze_count += s.freeze_count;
 }
 
 /// Reads the next packet of a source into its head (a copy: the merge
