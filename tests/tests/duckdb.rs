@@ -79,20 +79,8 @@ fn duckdb_answers_top_talkers_and_reads_partitions() {
 #[test]
 fn duckdb_answers_which_server_returned_404() {
     let out = Scratch::new("duck404");
-    let files = [
-        flowtrail_tests::root().join("pcaps/http_errors.pcap"),
-        flowtrail_tests::root().join("pcaps/http_keepalive.pcap"),
-    ];
-    replay(&ReplayOptions {
-        inputs: files.iter().map(|p| Input { path: p.clone(), point: None }).collect(),
-        out_dir: out.0.clone(),
-        workers: 2,
-        flow: Default::default(),
-        defrag: Default::default(),
-        progress: false,
-        run_id: "duck404".into(),
-    })
-    .expect("replay");
+    let root = flowtrail_tests::root();
+    replay_into(&[root.join("pcaps/http_errors.pcap"), root.join("pcaps/http_keepalive.pcap")], &out.0);
     let d = out.0.display();
     let answer = duckdb(&format!(
         "select c.capture_point, c.server_ip, c.server_port, c.response_code, f.client_ip, f.close_type \
