@@ -178,13 +178,18 @@ fn capture_and_compare(mode: &str, opener: Opener, subnet: u8, tag: &str) {
 }
 
 fn capture_and_compare_dir(mode: &str, opener: Opener, subnet: u8, tag: &str, direction: &str) {
+    capture_and_compare_threads(mode, opener, subnet, tag, direction, 1);
+}
+
+fn capture_and_compare_threads(mode: &str, opener: Opener, subnet: u8, tag: &str, direction: &str, threads: usize) {
     let veth = format!("ftlv{subnet}");
     let mut topo = Topology::new(tag, &veth, subnet);
     topo.serve_http(subnet);
     let dir = Scratch::new(tag);
     let (live_out, replay_out, pcap) = (dir.0.join("live"), dir.0.join("replay"), dir.0.join("tcpdump.pcap"));
     let stop = Arc::new(AtomicBool::new(false));
-    let opts = live_opts(&[veth.as_str()], opener, &live_out, Arc::clone(&stop));
+    let mut opts = live_opts(&[veth.as_str()], opener, &live_out, Arc::clone(&stop));
+    opts.capture_threads = threads;
     let run = std::thread::spawn(move || capture(opts).expect("capture runs"));
     let dump = tcpdump_dir(&veth, &pcap, direction);
     traffic(subnet, 10);
@@ -230,6 +235,23 @@ fn afpacket_capture_matches_tcpdump_and_its_replay() {
         return;
     }
     capture_and_compare("afpacket", afpacket_opener(), 11, "afp");
+}
+
+/// Two capture threads, each with a socket in one fanout group: every
+/// packet is seen once, by the thread that owns its flow.
+#[test]
+fn afpacket_fanout_threads_see_each_packet_once() {
+    if !is_root() {
+        eprintln!("SKIP: not root");
+        return;
+    }
+    use flowtrail_capture::af_packet::{AfPacketConfig, AfPacketSource, Fanout};
+    let opener: Opener = Arc::new(|name: &str, _| {
+        let mut cfg = AfPacketConfig::new(name);
+        cfg.fanout = Some(Fanout::hash(0x4654));
+        Ok(LiveSource { source: Box::new(AfPacketSource::open(&cfg)?), mode: "afpacket" })
+    });
+    capture_and_compare_threads("afpacket", opener, 16, "fan", "inout", 2);
 }
 
 #[test]
