@@ -1,6 +1,6 @@
 //! Call records: one request and its response, from any L7 protocol.
 
-use super::{record, ColumnDoc, Record};
+use super::{record, Record};
 
 record! {
     /// A request/response pair (or a request that got no answer).
@@ -79,15 +79,6 @@ impl Record for CallRecord {
     const KIND: &'static str = "calls";
     const ABOUT: &'static str = "One row per request/response pair (HTTP/1, DNS, TLS handshake), joinable to flows by `flow_id`. Written to `DIR/calls/date=YYYY-MM-DD/hour=HH/`.";
 
-    fn columns() -> Vec<ColumnDoc> {
-        Self::COLUMN_DOCS.to_vec()
-    }
-    fn schema() -> std::sync::Arc<arrow_schema::Schema> {
-        Self::arrow_schema()
-    }
-    fn to_batch(rows: &[&Self]) -> arrow_array::RecordBatch {
-        Self::arrow_batch(rows)
-    }
     fn partition_ns(&self) -> i64 {
         self.start_ns
     }

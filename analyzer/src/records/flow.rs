@@ -1,6 +1,6 @@
 //! Flow records: one bidirectional conversation at one capture point.
 
-use super::{record, ColumnDoc, Record};
+use super::{record, Record};
 
 record! {
     /// A bidirectional flow, or one period of a long flow.
@@ -156,15 +156,6 @@ impl Record for FlowRecord {
     const KIND: &'static str = "flows";
     const ABOUT: &'static str = "One row per bidirectional flow per capture point (and per period for long flows). Written to `DIR/flows/date=YYYY-MM-DD/hour=HH/`.";
 
-    fn columns() -> Vec<ColumnDoc> {
-        Self::COLUMN_DOCS.to_vec()
-    }
-    fn schema() -> std::sync::Arc<arrow_schema::Schema> {
-        Self::arrow_schema()
-    }
-    fn to_batch(rows: &[&Self]) -> arrow_array::RecordBatch {
-        Self::arrow_batch(rows)
-    }
     fn partition_ns(&self) -> i64 {
         self.start_ns
     }
