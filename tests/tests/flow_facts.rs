@@ -188,3 +188,25 @@ fn long_flows_write_period_records_that_add_up() {
     }
     assert_eq!(r.last().unwrap()["close_type"], "fin");
 }
+
+/// A file cut in the middle of a packet: every record built before the cut
+/// is written, and the run reports where the file ends (the CLI exits 1).
+#[test]
+fn truncated_file_keeps_records_and_says_where() {
+    let dir = Scratch::new("trunc");
+    let full = std::fs::read(root().join("pcaps/http_keepalive.pcap")).unwrap();
+    let cut = dir.0.join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() - 20]).unwrap();
+    let (s, t) = replay_flows(&[cut], 1);
+    assert_eq!(s.input_errors.len(), 1, "{:?}", s.input_errors);
+    let e = &s.input_errors[0];
+    assert!(e.contains("truncated at byte offset") && e.contains("cut.pcap"), "{e}");
+    assert_eq!(s.packets, 15, "all packets before the cut");
+    let r = rows(&t);
+    assert_eq!(r.len(), 1, "the flow is still written");
+    let packets: u64 = r
+        .iter()
+        .map(|x| x["client_packets"].parse::<u64>().unwrap() + x["server_packets"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(packets, 15 - s.non_ip, "every IP packet before the cut is in the flow");
+}
