@@ -100,7 +100,10 @@ pub fn to_json(s: &RunSummary) -> String {
         "records_period": f.records_period,
         "rows_written": s.sink.rows,
         "files_written": s.sink.files,
-        "l7_detected": {"http": s.l7.detected[0], "tls": s.l7.detected[1], "dns": s.l7.detected[2]},
+        "l7_detected": flowtrail_decoders::l7::L7Protocol::ALL
+            .iter()
+            .map(|p| (p.as_str(), s.l7.detected[p.index()]))
+            .collect::<std::collections::BTreeMap<_, _>>(),
         "l7_undetected_flows": s.l7.undetected_flows,
         "l7_errors": s.l7.errors,
         "stream_gaps": s.l7.stream.gaps,

@@ -21,7 +21,7 @@ use harness::{push_chunk, DefragOutcome, FlowOutcome, PcapOutcome, WireOutcome};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 8] = [
+const TARGETS: [(&str, Body); 14] = [
     ("wire_dissect", |d| {
         let _ = harness::wire_dissect(d);
     }),
@@ -42,6 +42,24 @@ const TARGETS: [(&str, Body); 8] = [
     }),
     ("l7_tls", |d| {
         let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Tls), d);
+    }),
+    ("l7_http2", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Http2), d);
+    }),
+    ("l7_mysql", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Mysql), d);
+    }),
+    ("l7_postgresql", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Postgresql), d);
+    }),
+    ("l7_redis", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Redis), d);
+    }),
+    ("l7_kafka", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Kafka), d);
+    }),
+    ("l7_mqtt", |d| {
+        let _ = harness::l7_session(Some(flowtrail_decoders::l7::L7Protocol::Mqtt), d);
     }),
     ("l7_stream", |d| {
         let _ = harness::l7_session(None, d);

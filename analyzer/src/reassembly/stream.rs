@@ -41,7 +41,7 @@ impl Default for L7Config {
 /// L7 counters of a shard.
 #[derive(Debug, Clone, Default)]
 pub struct L7Stats {
-    pub detected: [u64; 3],
+    pub detected: [u64; L7Protocol::ALL.len()],
     pub undetected_flows: u64,
     pub calls: u64,
     pub errors: std::collections::BTreeMap<&'static str, u64>,
@@ -100,11 +100,7 @@ pub struct L7Flow {
 const DIRS: [Direction; 2] = [Direction::ToServer, Direction::ToClient];
 
 fn index_of(p: L7Protocol) -> usize {
-    match p {
-        L7Protocol::Http1 => 0,
-        L7Protocol::Tls => 1,
-        L7Protocol::Dns => 2,
-    }
+    p.index()
 }
 
 impl L7Flow {

@@ -18,6 +18,12 @@
 
 pub mod dns;
 pub mod http1;
+pub mod http2;
+pub mod kafka;
+pub mod mqtt;
+pub mod mysql;
+pub mod postgresql;
+pub mod redis;
 pub mod tls;
 
 /// The protocols flowtrail decodes, in probe order.
@@ -26,11 +32,30 @@ pub enum L7Protocol {
     Http1,
     Tls,
     Dns,
+    Http2,
+    Mysql,
+    Postgresql,
+    Redis,
+    Kafka,
+    Mqtt,
+    /// gRPC is not probed: the HTTP/2 session labels its calls `grpc`
+    /// when a stream carries `content-type: application/grpc`.
+    Grpc,
 }
 
 impl L7Protocol {
-    /// Every protocol, in the order probes run.
-    pub const ALL: [L7Protocol; 3] = [L7Protocol::Http1, L7Protocol::Tls, L7Protocol::Dns];
+    /// Every protocol with a probe and a session, in the order probes run.
+    pub const ALL: [L7Protocol; 9] = [
+        L7Protocol::Http1,
+        L7Protocol::Tls,
+        L7Protocol::Dns,
+        L7Protocol::Http2,
+        L7Protocol::Mysql,
+        L7Protocol::Postgresql,
+        L7Protocol::Redis,
+        L7Protocol::Kafka,
+        L7Protocol::Mqtt,
+    ];
 
     /// The value of the `l7_protocol` column.
     #[must_use]
@@ -39,6 +64,29 @@ impl L7Protocol {
             L7Protocol::Http1 => "http",
             L7Protocol::Tls => "tls",
             L7Protocol::Dns => "dns",
+            L7Protocol::Http2 => "http2",
+            L7Protocol::Mysql => "mysql",
+            L7Protocol::Postgresql => "postgresql",
+            L7Protocol::Redis => "redis",
+            L7Protocol::Kafka => "kafka",
+            L7Protocol::Mqtt => "mqtt",
+            L7Protocol::Grpc => "grpc",
+        }
+    }
+
+    /// Position in [`L7Protocol::ALL`] (gRPC shares HTTP/2's).
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            L7Protocol::Http1 => 0,
+            L7Protocol::Tls => 1,
+            L7Protocol::Dns => 2,
+            L7Protocol::Http2 | L7Protocol::Grpc => 3,
+            L7Protocol::Mysql => 4,
+            L7Protocol::Postgresql => 5,
+            L7Protocol::Redis => 6,
+            L7Protocol::Kafka => 7,
+            L7Protocol::Mqtt => 8,
         }
     }
 
@@ -50,6 +98,12 @@ impl L7Protocol {
             L7Protocol::Http1 => &[80, 8080, 8000, 8008, 3128],
             L7Protocol::Tls => &[443, 8443, 6443, 993, 995, 465, 853],
             L7Protocol::Dns => &[53, 5353, 5355],
+            L7Protocol::Http2 | L7Protocol::Grpc => &[80, 8080, 50051, 9090],
+            L7Protocol::Mysql => &[3306, 3307, 33060],
+            L7Protocol::Postgresql => &[5432, 5433, 6432],
+            L7Protocol::Redis => &[6379, 6380, 26379],
+            L7Protocol::Kafka => &[9092, 9093, 29092],
+            L7Protocol::Mqtt => &[1883, 8883],
         }
     }
 }
@@ -246,7 +300,7 @@ pub trait Decoder {
 /// probe that could still match asks for more bytes.
 #[must_use]
 pub fn detect(data: &[u8], dir: Direction, transport: Transport, server_port: u16) -> Detection {
-    let mut matches: [Option<L7Protocol>; 3] = [None; 3];
+    let mut matches: [Option<L7Protocol>; L7Protocol::ALL.len()] = [None; L7Protocol::ALL.len()];
     let mut n = 0;
     let mut need_more = false;
     for proto in L7Protocol::ALL {
@@ -254,6 +308,12 @@ pub fn detect(data: &[u8], dir: Direction, transport: Transport, server_port: u1
             L7Protocol::Http1 => http1::probe(data, dir, transport),
             L7Protocol::Tls => tls::probe(data, dir, transport),
             L7Protocol::Dns => dns::probe(data, dir, transport),
+            L7Protocol::Http2 | L7Protocol::Grpc => http2::probe(data, dir, transport),
+            L7Protocol::Mysql => mysql::probe(data, dir, transport),
+            L7Protocol::Postgresql => postgresql::probe(data, dir, transport),
+            L7Protocol::Redis => redis::probe(data, dir, transport),
+            L7Protocol::Kafka => kafka::probe(data, dir, transport),
+            L7Protocol::Mqtt => mqtt::probe(data, dir, transport),
         };
         match p {
             Probe::Match => {
@@ -289,6 +349,12 @@ pub enum Session {
     Http1(http1::Session),
     Tls(tls::Session),
     Dns(dns::Session),
+    Http2(http2::Session),
+    Mysql(mysql::Session),
+    Postgresql(postgresql::Session),
+    Redis(redis::Session),
+    Kafka(kafka::Session),
+    Mqtt(mqtt::Session),
 }
 
 impl Session {
@@ -298,6 +364,12 @@ impl Session {
             L7Protocol::Http1 => Session::Http1(http1::Session::new(cfg, transport)),
             L7Protocol::Tls => Session::Tls(tls::Session::new(cfg, transport)),
             L7Protocol::Dns => Session::Dns(dns::Session::new(cfg, transport)),
+            L7Protocol::Http2 | L7Protocol::Grpc => Session::Http2(http2::Session::new(cfg, transport)),
+            L7Protocol::Mysql => Session::Mysql(mysql::Session::new(cfg, transport)),
+            L7Protocol::Postgresql => Session::Postgresql(postgresql::Session::new(cfg, transport)),
+            L7Protocol::Redis => Session::Redis(redis::Session::new(cfg, transport)),
+            L7Protocol::Kafka => Session::Kafka(kafka::Session::new(cfg, transport)),
+            L7Protocol::Mqtt => Session::Mqtt(mqtt::Session::new(cfg, transport)),
         }
     }
 
@@ -307,6 +379,12 @@ impl Session {
             Session::Http1(_) => L7Protocol::Http1,
             Session::Tls(_) => L7Protocol::Tls,
             Session::Dns(_) => L7Protocol::Dns,
+            Session::Http2(_) => L7Protocol::Http2,
+            Session::Mysql(_) => L7Protocol::Mysql,
+            Session::Postgresql(_) => L7Protocol::Postgresql,
+            Session::Redis(_) => L7Protocol::Redis,
+            Session::Kafka(_) => L7Protocol::Kafka,
+            Session::Mqtt(_) => L7Protocol::Mqtt,
         }
     }
 
@@ -315,6 +393,12 @@ impl Session {
             Session::Http1(s) => s,
             Session::Tls(s) => s,
             Session::Dns(s) => s,
+            Session::Http2(s) => s,
+            Session::Mysql(s) => s,
+            Session::Postgresql(s) => s,
+            Session::Redis(s) => s,
+            Session::Kafka(s) => s,
+            Session::Mqtt(s) => s,
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Apache Kafka wire protocol: message parsing over borrowed bytes.

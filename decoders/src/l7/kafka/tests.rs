@@ -1,0 +1,1 @@
+//! Apache Kafka wire protocol: byte-array tests of parser and session.

@@ -1,0 +1,1 @@
+//! MySQL client/server protocol: message parsing over borrowed bytes.

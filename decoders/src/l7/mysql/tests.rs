@@ -1,0 +1,1 @@
+//! MySQL client/server protocol: byte-array tests of parser and session.

@@ -1,0 +1,1 @@
+//! Redis RESP2/RESP3: message parsing over borrowed bytes.

@@ -1,0 +1,1 @@
+//! Redis RESP2/RESP3: byte-array tests of parser and session.
