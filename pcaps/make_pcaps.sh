@@ -23,7 +23,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$HERE
-PFX=ftp-
+PFX=${FTP_PFX:-ftp-}   # namespace prefix; set FTP_PFX to run several makers at once
 PY=/usr/bin/python3
 NETKIT="$HERE/tools/netkit.py"
 
