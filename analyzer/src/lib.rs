@@ -7,6 +7,7 @@
 
 pub mod defrag;
 pub mod flow;
+pub mod nat;
 pub mod pipeline;
 pub mod reassembly;
 pub mod records;

@@ -29,6 +29,10 @@ enum Command {
     Replay(Box<ReplayArgs>),
     /// Capture live from interfaces (AF_PACKET, TC or XDP) into records under DIR.
     Capture(Box<CaptureArgs>),
+    /// Link flows and calls written by separate runs (one per node) into NAT paths under OUT.
+    Correlate(CorrelateArgs),
+    /// Print NAT paths as chains, hops ordered from the client.
+    Path(PathArgs),
     /// Print the record schemas as Markdown.
     Schema,
     /// Benchmark floor: read (and optionally dissect) every packet, build nothing.
@@ -140,6 +144,62 @@ struct ReplayArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Do not correlate the run's flows and calls into `nat_paths`.
+    #[arg(long)]
+    no_nat_paths: bool,
+    #[command(flatten)]
+    nat: NatArgs,
+}
+
+/// NAT path matching windows.
+#[derive(clap::Args)]
+struct NatArgs {
+    /// Largest clock difference between capture points; widens every matching window.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration_ns)]
+    max_skew: i64,
+    /// Longest downstream call considered for L7 (proxy) links.
+    #[arg(long, default_value = "300s", value_parser = parse_duration_ns)]
+    l7_window: i64,
+}
+
+impl NatArgs {
+    fn config(&self) -> flowtrail::nat::NatConfig {
+        flowtrail::nat::NatConfig {
+            max_skew_ns: self.max_skew,
+            l7_window_ns: self.l7_window,
+            ..flowtrail::nat::NatConfig::default()
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct CorrelateArgs {
+    /// Output directories of flowtrail runs (their `flows/` and `calls/`).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where `nat_paths/` is written.
+    #[arg(short = 'o', long = "out")]
+    out: PathBuf,
+    #[command(flatten)]
+    nat: NatArgs,
+}
+
+#[derive(clap::Args)]
+struct PathArgs {
+    /// Output directory holding `nat_paths/` (and `calls/` for --request-id).
+    dir: PathBuf,
+    /// Chains whose first hop's client is IP or IP:PORT.
+    #[arg(long)]
+    client: Option<String>,
+    /// Chains of the request carrying this X-Request-ID.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Chains with a hop whose resource contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    resource: Option<String>,
+    /// Chains with a hop that answered this response code.
+    #[arg(long)]
+    status: Option<i32>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -234,6 +294,18 @@ fn main() -> ExitCode {
         }
         Command::Floor { files, dissect } => floor(&files, dissect).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => run_replay(&args),
+        Command::Correlate(args) => run_correlate(&args),
+        Command::Path(args) => flowtrail::nat::path::print_paths(
+            &args.dir,
+            &flowtrail::nat::path::PathQuery {
+                client: args.client.clone(),
+                request_id: args.request_id.clone(),
+                resource: args.resource.clone(),
+                status: args.status,
+            },
+            &mut std::io::stdout().lock(),
+        )
+        .map(|()| ExitCode::SUCCESS),
         Command::Capture(args) => run_capture(&args),
     };
     result.unwrap_or_else(|e| {
@@ -270,9 +342,31 @@ fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
         defrag: flowtrail::defrag::DefragConfig::default(),
         progress: !a.no_progress,
         run_id: a.output.run_id(),
+        nat: (!a.no_nat_paths).then(|| a.nat.config()),
     };
     let summary = replay(&opts)?;
     conclude(&summary, &a.output)
+}
+
+fn run_correlate(a: &CorrelateArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let run_id = {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        format!("{t:x}-{}", std::process::id())
+    };
+    let (stats, sink) = flowtrail::nat::read::correlate_dirs(&a.dirs, None, &a.nat.config(), &a.out, &run_id)?;
+    let links: u64 = stats.links.values().sum();
+    eprintln!(
+        "flowtrail correlate: {} flows, {} calls -> {links} links {:?} ({} ambiguous, {} ISN conflicts) in {} files, {:.3} s",
+        stats.flows,
+        stats.calls,
+        stats.links,
+        stats.ambiguous,
+        stats.isn_conflicts,
+        sink.files,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {

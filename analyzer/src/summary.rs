@@ -64,6 +64,25 @@ pub fn render(s: &RunSummary) -> String {
         "  flow records       {:>12}  ({} final, {} period) in {} files, {} bytes",
         s.sink.rows, f.records_final, f.records_period, s.sink.files, s.sink.bytes
     );
+    if s.calls.rows > 0 || s.l7.calls > 0 {
+        let _ = writeln!(
+            o,
+            "  call records       {:>12}  in {} files, {} bytes",
+            s.calls.rows, s.calls.files, s.calls.bytes
+        );
+    }
+    if let Some(n) = &s.nat {
+        let links: u64 = n.links.values().sum();
+        let by: Vec<String> = n.links.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(
+            o,
+            "  nat path links     {:>12}  ({}; {} left unlinked as ambiguous, {} ISN matches contradicted)",
+            links,
+            if by.is_empty() { "none".to_string() } else { by.join(", ") },
+            n.ambiguous,
+            n.isn_conflicts
+        );
+    }
     for e in &s.input_errors {
         let _ = writeln!(o, "  INPUT ERROR        {e}");
     }
@@ -112,6 +131,10 @@ pub fn to_json(s: &RunSummary) -> String {
         "stream_limit_hits": s.l7.stream.limit_hits,
         "call_rows_written": s.calls.rows,
         "call_files_written": s.calls.files,
+        "nat_links": s.nat.as_ref().map(|n| &n.links),
+        "nat_ambiguous": s.nat.as_ref().map(|n| n.ambiguous),
+        "nat_isn_conflicts": s.nat.as_ref().map(|n| n.isn_conflicts),
+        "nat_rows_written": s.nat_paths.rows,
         "input_errors": s.input_errors,
     })
     .to_string()

@@ -180,6 +180,7 @@ pub fn replay_all(files: &[PathBuf], workers: usize) -> (RunSummary, Table, Tabl
         defrag: flowtrail::defrag::DefragConfig::default(),
         progress: false,
         run_id: "test".into(),
+        nat: None,
     };
     let summary = replay(&opts).expect("replay runs");
     let t = read_kind(&out.0, "flows");

@@ -91,6 +91,7 @@ fn trace_context_is_read_and_secrets_never_stored() {
         defrag: Default::default(),
         progress: false,
         run_id: "redact".into(),
+        nat: None,
     })
     .unwrap();
     let c = rows(&read_kind(&dir.0, "calls"));

@@ -18,6 +18,7 @@ fn replay_into(files: &[std::path::PathBuf], out: &std::path::Path) -> flowtrail
         defrag: Default::default(),
         progress: false,
         run_id: "duck".into(),
+        nat: None,
     })
     .expect("replay")
 }

@@ -168,6 +168,7 @@ fn replay_file(pcap: &Path, out: &Path) -> flowtrail::pipeline::RunSummary {
         defrag: Default::default(),
         progress: false,
         run_id: "replay".into(),
+        nat: None,
     })
     .expect("replay")
 }

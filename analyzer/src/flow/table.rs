@@ -181,6 +181,10 @@ struct Flow {
     calls_made: i32,
     /// The input's end once known (flush), else `i64::MAX`.
     end_horizon: i64,
+    /// FNV-1a of the first payload bytes each side sent (NAT correlation).
+    payload_hash: [Option<u64>; 2],
+    /// TCP option TOA (real client port and address) the client first sent.
+    toa: Option<(u16, std::net::Ipv4Addr)>,
 }
 
 /// Why a flow's final record is written.
@@ -335,6 +339,8 @@ impl FlowTable {
             l7: None,
             calls_made: 0,
             end_horizon: i64::MAX,
+            payload_hash: [None; 2],
+            toa: None,
         };
         let slot = match self.free.pop() {
             Some(i) => {
@@ -571,6 +577,7 @@ fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Vec<
         };
         out.push(CallRecord {
             flow_id: f.id,
+            call_id: call_id(f.id, f.calls_made),
             call_index: f.calls_made,
             start_ns: start,
             end_ns: end,
@@ -605,6 +612,15 @@ fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Vec<
         });
         f.calls_made += 1;
     }
+}
+
+/// A call's id: its flow's id and its index, mixed (splitmix64), so it is
+/// stable across runs like the flow id.
+fn call_id(flow_id: i64, index: i32) -> i64 {
+    let mut z = (flow_id as u64) ^ (u64::from(index as u32) << 1 | 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as i64
 }
 
 /// A flow's id: from the capture point's name (not its index, which
@@ -705,8 +721,14 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
     if info.frames > 1 {
         c.fragments += i64::from(info.frames);
     }
+    if f.payload_hash[side].is_none() && !p.payload.is_empty() {
+        f.payload_hash[side] = Some(payload_hash(p.payload));
+    }
     let Transport::Tcp(t) = p.transport else { return };
     c.flags |= t.flags;
+    if side == CLIENT && f.toa.is_none() {
+        f.toa = t.options.toa;
+    }
     let syn = t.flags & tcp_flags::SYN != 0;
     let ack = t.flags & tcp_flags::ACK != 0;
     let fin = t.flags & tcp_flags::FIN != 0;
@@ -908,5 +930,25 @@ fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
         server_ttl_min: (sc.packets > 0).then_some(i32::from(sc.ttl_min)),
         server_ttl_max: (sc.packets > 0).then_some(i32::from(sc.ttl_max)),
         close_type: String::new(),
+        toa_client_ip: f.toa.map(|(_, ip)| ip.to_string()),
+        toa_client_port: f.toa.map(|(port, _)| i32::from(port)),
+        client_payload_hash: f.payload_hash[CLIENT].map(|h| h as i64),
+        server_payload_hash: f.payload_hash[SERVER].map(|h| h as i64),
     }
+}
+
+/// Bytes of a direction's first payload that [`payload_hash`] reads.
+pub const PAYLOAD_HASH_BYTES: usize = 64;
+
+/// FNV-1a (64 bit) of the first [`PAYLOAD_HASH_BYTES`] bytes of a payload:
+/// a fixed, documented function, so hashes written by separate runs on
+/// separate nodes compare equal.
+#[must_use]
+pub fn payload_hash(payload: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &payload[..payload.len().min(PAYLOAD_HASH_BYTES)] {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }

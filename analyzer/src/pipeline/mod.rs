@@ -52,6 +52,8 @@ pub struct ReplayOptions {
     pub progress: bool,
     /// Distinguishes the files of this run from earlier runs in `out_dir`.
     pub run_id: String,
+    /// Correlate this run's flows and calls into `nat_paths` when it ends.
+    pub nat: Option<crate::nat::NatConfig>,
 }
 
 /// What a run did, for the summary and for tests.
@@ -74,6 +76,10 @@ pub struct RunSummary {
     /// Errors that ended an input early (truncated or corrupt files).
     pub input_errors: Vec<String>,
     pub workers: usize,
+    /// NAT path correlation, when it ran.
+    pub nat: Option<crate::nat::NatStats>,
+    /// NAT path records written.
+    pub nat_paths: SinkStats,
 }
 
 const BATCH: usize = 1024;
@@ -583,6 +589,15 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     }
     let mut summary = finish_reader(reader);
     (summary.sink, summary.calls) = writer.handle.join().expect("writer thread panicked")?;
+    if let Some(cfg) = &opts.nat {
+        // A pass over the records just written (see `nat`): the same code
+        // and the same links as `flowtrail correlate` on this directory.
+        let dirs = [opts.out_dir.clone()];
+        let (stats, sink) =
+            crate::nat::read::correlate_dirs(&dirs, Some(&opts.run_id), cfg, &opts.out_dir, &opts.run_id)?;
+        summary.nat = Some(stats);
+        summary.nat_paths = sink;
+    }
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -7,6 +7,9 @@ record! {
     pub struct CallRecord (kind = "calls") {
         /// The flow the call was carried in (joins with `flows.flow_id`).
         pub flow_id: i64,
+        /// Id of the call, unique and stable like `flow_id` (a hash of the flow
+        /// id and `call_index`); NAT paths refer to calls by it.
+        pub call_id: i64,
         /// Position of the call in its flow, from 0, in the order calls completed.
         pub call_index: i32,
         /// First byte of the request, or of the response when no request was seen.

@@ -149,6 +149,17 @@ record! {
         /// `unknown_start` (handshake not captured, ended idle or by end of
         /// input), `open` (still open when the input ended, or a `period` record).
         pub close_type: String,
+        /// Real client address carried in the TCP TOA option (kind 254, or 200
+        /// from IPVS FULLNAT) of the client's packets, when present.
+        pub toa_client_ip: Option<String>,
+        /// Real client port from the same TOA option.
+        pub toa_client_port: Option<i32>,
+        /// FNV-1a (64 bit, as a signed integer) of the first 64 bytes of the
+        /// first payload the client sent: the same request seen at two capture
+        /// points hashes alike whatever NAT did to its addresses.
+        pub client_payload_hash: Option<i64>,
+        /// The same for the first payload the server sent.
+        pub server_payload_hash: Option<i64>,
     }
 }
 

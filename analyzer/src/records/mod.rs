@@ -8,16 +8,20 @@
 
 pub mod call;
 pub mod flow;
+pub mod nat_path;
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ArrayBuilder, BooleanBuilder, Int32Builder, Int64Builder, MapBuilder, StringBuilder};
+use arrow_array::builder::{
+    ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, MapBuilder, StringBuilder,
+};
 use arrow_array::Array;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Schema};
 
 pub use call::CallRecord;
 pub use flow::FlowRecord;
+pub use nat_path::NatPathRecord;
 
 /// Cleared record vectors waiting to be filled again (see
 /// `sink::Recycle`): one bounded pool per record kind, shared by every run
@@ -59,6 +63,10 @@ impl crate::sink::Recycle for FlowRecord {
     fn recycle(batch: Vec<Self>) {
         FLOW_POOL.put(batch);
     }
+}
+
+impl crate::sink::Recycle for NatPathRecord {
+    fn recycle(_batch: Vec<Self>) {}
 }
 
 impl crate::sink::Recycle for CallRecord {
@@ -120,6 +128,7 @@ macro_rules! column {
 
 column!(i64, Int64Builder, DataType::Int64, "int64", |b, v| b.append_value(*v), "int64?");
 column!(i32, Int32Builder, DataType::Int32, "int32", |b, v| b.append_value(*v), "int32?");
+column!(f64, Float64Builder, DataType::Float64, "float64", |b, v| b.append_value(*v), "float64?");
 column!(bool, BooleanBuilder, DataType::Boolean, "bool", |b, v| b.append_value(*v), "bool?");
 
 impl Column for String {
@@ -276,5 +285,7 @@ pub fn schema_markdown() -> String {
     s.push_str(&markdown_table::<FlowRecord>());
     s.push('\n');
     s.push_str(&markdown_table::<CallRecord>());
+    s.push('\n');
+    s.push_str(&markdown_table::<NatPathRecord>());
     s
 }

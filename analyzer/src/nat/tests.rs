@@ -1,0 +1,231 @@
+//! Linker tests on hand-made observations: each key, the cases that must
+//! never link, and chunking.
+
+use super::*;
+
+const MS: i64 = 1_000_000;
+const S: i64 = 1_000_000_000;
+
+fn flow(id: i64, point: &str, t: i64, c: (&str, i32), s: (&str, i32), isn: Option<(i64, i64)>) -> FlowObs {
+    FlowObs {
+        flow_id: id,
+        point: point.into(),
+        start_ns: t,
+        l4: "tcp".into(),
+        client_ip: c.0.into(),
+        client_port: c.1,
+        server_ip: s.0.into(),
+        server_port: s.1,
+        client_isn: isn.map(|x| x.0),
+        server_isn: isn.map(|x| x.1),
+        syn_ip_id: Some(7),
+        ..FlowObs::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call(id: i64, flow_id: i64, point: &str, t: i64, end: i64, c: (&str, i32), s: (&str, i32), res: &str) -> CallObs {
+    CallObs {
+        call_id: id,
+        flow_id,
+        point: point.into(),
+        start_ns: t,
+        end_ns: Some(end),
+        has_request: true,
+        l4: "tcp".into(),
+        l7: "http".into(),
+        client_ip: c.0.into(),
+        client_port: c.1,
+        server_ip: s.0.into(),
+        server_port: s.1,
+        request_type: Some("GET".into()),
+        resource: Some(res.into()),
+        response_code: Some(200),
+        ..CallObs::default()
+    }
+}
+
+fn run(flows: &mut [FlowObs], calls: &mut [CallObs]) -> (Vec<NatPathRecord>, NatStats) {
+    let mut l = Linker::new(NatConfig::default());
+    let mut out = Vec::new();
+    l.link(flows, calls, i64::MIN, &mut out);
+    out.sort_by_key(|r| (r.a_start_ns, r.b_start_ns));
+    (out, l.stats)
+}
+
+fn summary(r: &NatPathRecord) -> (i64, i64, &str, &str, &str) {
+    (r.a_flow_id, r.b_flow_id, r.link_kind.as_str(), r.translation.as_str(), r.match_method.as_str())
+}
+
+#[test]
+fn dnat_and_snat_link_by_isn() {
+    let mut f = vec![
+        flow(1, "client", 0, ("10.0.0.10", 40000), ("10.96.0.10", 80), Some((111, 222))),
+        flow(2, "backend", MS, ("10.1.0.1", 50000), ("10.1.0.21", 8080), Some((111, 222))),
+        flow(3, "backend", 2 * MS, ("10.1.0.1", 50001), ("10.1.0.22", 8080), Some((333, 444))),
+    ];
+    let (out, _) = run(&mut f, &mut []);
+    assert_eq!(out.iter().map(summary).collect::<Vec<_>>(), [(1, 2, "l4", "dnat+snat", "tcp_isn")]);
+    assert_eq!(out[0].hop_latency_ns, MS);
+    assert!((out[0].confidence - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_rewritten_server_isn_or_far_apart_syns_never_link() {
+    let mut f = vec![
+        // SYN proxy: same client ISN, the server side answers with another ISN.
+        flow(1, "client", 0, ("10.0.0.10", 40000), ("10.96.0.10", 80), Some((111, 222))),
+        flow(2, "backend", MS, ("10.1.0.1", 50000), ("10.1.0.21", 80), Some((111, 999))),
+        // Port reuse with the same ISN a minute later.
+        flow(3, "client", 60 * S, ("10.0.0.10", 40000), ("10.96.0.10", 80), Some((555, 1))),
+        flow(4, "backend", 120 * S, ("10.1.0.1", 50000), ("10.1.0.21", 80), Some((555, 1))),
+    ];
+    let (out, stats) = run(&mut f, &mut []);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(stats.isn_conflicts, 1);
+}
+
+#[test]
+fn same_tuple_at_three_points_is_a_chain() {
+    let t = (("10.0.0.10", 40000), ("10.0.0.20", 80));
+    let mut f = vec![
+        flow(1, "p1", 0, t.0, t.1, Some((1, 2))),
+        flow(2, "p2", MS, t.0, t.1, Some((1, 2))),
+        flow(3, "p3", 2 * MS, t.0, t.1, Some((1, 2))),
+    ];
+    let (out, _) = run(&mut f, &mut []);
+    assert_eq!(
+        out.iter().map(summary).collect::<Vec<_>>(),
+        [(1, 2, "l4", "none", "tcp_isn"), (2, 3, "l4", "none", "tcp_isn")]
+    );
+    assert_eq!(out[0].path_id, out[1].path_id);
+}
+
+#[test]
+fn a_tcp_relay_links_by_payload_only_when_unambiguous() {
+    let mut down = flow(1, "client", 0, ("10.0.0.10", 40000), ("10.0.0.1", 80), Some((1, 2)));
+    let mut up = flow(2, "backend", MS, ("10.1.0.1", 50000), ("10.1.0.21", 80), Some((3, 4)));
+    down.client_hash = Some(42);
+    up.client_hash = Some(42);
+    down.server_hash = Some(43);
+    up.server_hash = Some(43);
+    let (out, _) = run(&mut [down.clone(), up.clone()], &mut []);
+    assert_eq!(out.iter().map(summary).collect::<Vec<_>>(), [(1, 2, "l4", "proxy", "payload_hash")]);
+    // A second downstream flow with the same first bytes: ambiguous.
+    let mut other = down.clone();
+    other.flow_id = 5;
+    other.client_port = 40001;
+    other.client_isn = Some(9);
+    let (out, stats) = run(&mut [down, other, up], &mut []);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(stats.ambiguous, 1);
+}
+
+#[test]
+fn proxy_calls_link_by_request_id_and_echoed_id() {
+    let (c, p, b) = (("10.0.0.10", 40000), ("10.0.0.1", 80), ("10.1.0.21", 80));
+    let up_c = ("10.1.0.1", 50000);
+    let mut down = call(10, 1, "client", 0, 10 * MS, c, p, "/a");
+    let mut up = call(20, 2, "backend", MS, 9 * MS, up_c, b, "/a");
+    down.request_id = Some("abc".into()); // from the response: the proxy echoed it
+    up.request_id = Some("abc".into());
+    let (out, _) = run(&mut [], &mut [down, up]);
+    assert_eq!(out.len(), 1);
+    let r = &out[0];
+    assert_eq!(
+        (r.a_call_id, r.b_call_id, r.link_kind.as_str(), r.match_method.as_str()),
+        (Some(10), Some(20), "l7", "x_request_id")
+    );
+    assert_eq!((r.translation.as_str(), r.hop_latency_ns), ("proxy", MS));
+}
+
+#[test]
+fn timing_links_the_innermost_container_and_skips_ties() {
+    let (c, p, p2, b) = (("10.0.0.10", 1), ("10.0.0.1", 80), ("10.2.0.1", 80), ("10.1.0.21", 80));
+    // client -> proxy1 -> proxy2 -> backend, nested in time.
+    let mut calls = vec![
+        call(1, 1, "x", 0, 100 * MS, c, p, "/r"),
+        call(2, 2, "x", 10 * MS, 90 * MS, ("10.0.0.1", 2), p2, "/r"),
+        call(3, 3, "x", 20 * MS, 80 * MS, ("10.2.0.1", 3), b, "/r"),
+    ];
+    let (out, _) = run(&mut [], &mut calls);
+    let pairs: Vec<_> =
+        out.iter().map(|r| (r.a_call_id.unwrap(), r.b_call_id.unwrap(), r.match_method.clone())).collect();
+    assert_eq!(pairs, [(1, 2, "timing".to_string()), (2, 3, "timing".to_string())]);
+    assert_eq!(out[0].path_id, out[1].path_id);
+    // Two concurrent identical downstream requests, one upstream: ambiguous.
+    let mut calls = vec![
+        call(1, 1, "x", 0, 100 * MS, c, p, "/r"),
+        call(2, 4, "x", MS, 101 * MS, ("10.0.0.11", 1), p, "/r"),
+        call(3, 3, "x", 20 * MS, 80 * MS, ("10.2.0.1", 3), b, "/r"),
+    ];
+    let (out, stats) = run(&mut [], &mut calls);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(stats.ambiguous, 1);
+}
+
+#[test]
+fn calls_on_one_connection_seen_twice_are_not_a_proxy_hop() {
+    let t = (("10.0.0.10", 40000), ("10.0.0.20", 80));
+    let mut f = vec![flow(1, "p1", 0, t.0, t.1, Some((1, 2))), flow(2, "p2", MS, t.0, t.1, Some((1, 2)))];
+    let mut c =
+        vec![call(10, 1, "p1", 5 * MS, 50 * MS, t.0, t.1, "/x"), call(20, 2, "p2", 6 * MS, 49 * MS, t.0, t.1, "/x")];
+    let (out, _) = run(&mut f, &mut c);
+    assert_eq!(out.iter().map(summary).collect::<Vec<_>>(), [(1, 2, "l4", "none", "tcp_isn")]);
+}
+
+#[test]
+fn dns_through_a_vip_links_by_id_and_name() {
+    let mut f = vec![
+        FlowObs { l4: "udp".into(), ..flow(1, "client", 0, ("10.0.0.10", 5000), ("10.96.0.53", 53), None) },
+        FlowObs { l4: "udp".into(), ..flow(2, "backend", MS, ("10.1.0.1", 6000), ("10.1.0.21", 53), None) },
+    ];
+    let dns = |id, fid, point: &str, t, c, s| CallObs {
+        l4: "udp".into(),
+        l7: "dns".into(),
+        request_type: Some("A".into()),
+        dns_id: Some(77),
+        ..call(id, fid, point, t, t + MS, c, s, "www.example.test")
+    };
+    let mut c = vec![
+        dns(10, 1, "client", 0, ("10.0.0.10", 5000), ("10.96.0.53", 53)),
+        dns(20, 2, "backend", MS, ("10.1.0.1", 6000), ("10.1.0.21", 53)),
+    ];
+    let (out, _) = run(&mut f, &mut c);
+    assert_eq!(out.iter().map(summary).collect::<Vec<_>>(), [(1, 2, "l4", "dnat+snat", "dns_id")]);
+    assert_eq!((out[0].a_call_id, out[0].b_call_id), (Some(10), Some(20)));
+}
+
+#[test]
+fn chunked_linking_gives_the_same_links() {
+    // Connections every 10 minutes across 3 hours, each seen at two points.
+    let mut flows = Vec::new();
+    for i in 0..18 {
+        let t = i * 600 * S + 3599 * S; // some straddle hour boundaries
+        flows.push(flow(2 * i, "client", t, ("10.0.0.10", 1000 + i as i32), ("10.96.0.10", 80), Some((i, i + 100))));
+        flows.push(flow(
+            2 * i + 1,
+            "backend",
+            t + 2 * S,
+            ("10.1.0.1", 2000 + i as i32),
+            ("10.1.0.21", 80),
+            Some((i, i + 100)),
+        ));
+    }
+    let (whole, _) = run(&mut flows.clone(), &mut []);
+    assert_eq!(whole.len(), 18);
+    let hour = 3600 * S;
+    let cfg = NatConfig { l7_window_ns: 10 * S, ..NatConfig::default() };
+    let mut l = Linker::new(cfg.clone());
+    let mut chunked = Vec::new();
+    let mut tail: Vec<FlowObs> = Vec::new();
+    for h in 0..5 {
+        let from = h * hour;
+        let mut chunk: Vec<FlowObs> = tail.clone();
+        chunk.extend(flows.iter().filter(|f| f.start_ns >= from && f.start_ns < from + hour).cloned());
+        l.link(&mut chunk, &mut [], from, &mut chunked);
+        tail = chunk.into_iter().filter(|f| f.start_ns >= from + hour - cfg.tail_ns()).collect();
+    }
+    chunked.sort_by_key(|r| (r.a_start_ns, r.b_start_ns));
+    assert_eq!(chunked, whole);
+}
