@@ -37,6 +37,11 @@ fi
 if [ "$want_run" = 1 ]; then
   python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
 fi
+if [ "$want_test" = 1 ]; then
+  # queries/*.sql are tested on Spark SQL too (local mode, on the installed Java 17).
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  python3 -c 'import pyspark' 2>/dev/null || pip install -q pyspark
+fi
 if [ "$want_bench" = 1 ]; then
   apt_install argus-server argus-client wrk libndpi-bin hyperfine
 fi

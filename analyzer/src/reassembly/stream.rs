@@ -284,6 +284,29 @@ impl L7Flow {
             self.dead[side] = true;
             self.carry[side] = Vec::new();
         }
+        self.after_switch(ts, cfg, stats, calls);
+    }
+
+    /// After `101 Switching Protocols` (h2c, WebSocket) or a CONNECT's 2xx
+    /// the HTTP/1 session stops at the end of that response: the flow's
+    /// later bytes (and those held on either side) go through detection
+    /// again, so HTTP/2 after `Upgrade: h2c` or TLS inside a CONNECT tunnel
+    /// are decoded; anything unknown turns L7 off as usual.
+    fn after_switch(&mut self, ts: i64, cfg: &L7Config, stats: &mut L7Stats, calls: &mut Vec<Call>) {
+        let State::Active(session) = &mut self.state else { return };
+        if !matches!(&**session, Session::Http1(h) if h.is_tunnel()) {
+            return;
+        }
+        session.finish(ts, calls);
+        self.state = State::Detecting;
+        self.tried = [false; 2];
+        self.dead = [false; 2];
+        for side in 0..2 {
+            let held = std::mem::take(&mut self.carry[side]);
+            if !held.is_empty() {
+                self.deliver(side, Chunk::Data(&held), ts, cfg, stats, calls);
+            }
+        }
     }
 
     /// Requests older than `older_than` become timeout calls.

@@ -306,9 +306,12 @@ impl Session {
             self.side(dir).last_ts = Some(ts);
         }
         let mut pos = 0;
+        // The bytes after the response that switched protocols are left to
+        // the caller (to detect what follows); later ones are ignored.
+        let was_tunnel = self.tunnel;
         loop {
             if self.tunnel {
-                return Ok(data.len());
+                return Ok(if was_tunnel { data.len() } else { pos });
             }
             let rest = &data[pos..];
             match self.side(dir).phase {
