@@ -154,7 +154,7 @@ gateway() {
     local n=$1 m=$(($1 + 1)) b h
     ns_new ${PFX}c; ns_new ${PFX}gw; ns_new ${PFX}b1; ns_new ${PFX}b2
     veth ${PFX}c eth0 "$(mac "$n" 10)" ${PFX}gw eth0 "$(mac "$n" 01)"
-    ip -n ${PFX}gw link add br0 address "$(mac "$m" 01)" type bridge
+    ip -n ${PFX}gw link add br0 address "$(mac "$m" 01)" type bridge mcast_snooping 0   # no IGMP (MRD) of its own
     nsx ${PFX}gw "$PY" "$NETKIT" offload br0 2>/dev/null || true
     for b in 1 2; do
         h=2$b

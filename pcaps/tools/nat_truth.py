@@ -203,7 +203,7 @@ def make_socat(d, a):
         elif mm := re.match(r"forked off child process (\d+)", msg):
             if pending is None:
                 fail(f"socat.log: fork without accept: {line!r}")
-            conns[mm.group(1)] = {"down": pending}
+            conns.setdefault(mm.group(1), {})["down"] = pending   # the child may have logged first
             order.append(mm.group(1))
             pending = None
         elif mm := re.match(rf"opening connection to {AF_RE}", msg):
@@ -213,8 +213,9 @@ def make_socat(d, a):
     rows = []
     for pid in order:
         c = conns[pid]
-        if "up_server" not in c or "up_client" not in c:
-            fail(f"socat.log: child {pid} has no upstream connection")
+        if "down" not in c or "up_server" not in c or "up_client" not in c:
+            lines = [ln for ln in (d / "socat.log").read_text().splitlines() if f"[{pid}]" in ln or pid in ln]
+            fail(f"socat.log: child {pid} has no upstream connection:\n" + "\n".join(lines))
         (ca, cp, sa, sp), (ba, bp), (ga, gp) = c["down"], c["up_server"], c["up_client"]
         if (sa, sp) != (srv_ip, srv_port):
             fail(f"socat accepted on {sa}:{sp}, expected {a.server}")
