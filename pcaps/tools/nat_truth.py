@@ -25,8 +25,10 @@ make reads only the evidence in DIR (never the pcaps):
              b1.access.log on side b's client port.
 check runs tshark on every <point>.pcap named in truth.tsv and verifies that
 every row's tuples are seen (both directions) in the right pcap with the
-resource and response code given, and that every connection (l4) or request
-(l7) in those pcaps has exactly one row. Standard library only.
+resource and response code given, that every connection (l4) or request
+(l7) in those pcaps has exactly one row, and, for l7 rows where nginx set an
+X-Request-ID, that the id on side b's request is the one side a's response
+carries. Standard library only.
 """
 
 import argparse
@@ -236,14 +238,16 @@ def make_socat(d, a):
 # ------------------------------------------------------------------ check --
 FIELDS = ["ip.src", "ip.dst", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
           "tcp.flags.syn", "tcp.flags.ack", "http.request.uri", "http.response.code",
-          "dns.flags.response", "dns.qry.name", "dns.flags.rcode"]
+          "dns.flags.response", "dns.qry.name", "dns.flags.rcode",
+          "http.request.line", "http.response.line", "http.response_for.uri"]
+RID_RE = re.compile(r"X-Request-ID: ([0-9A-Za-z-]+)")
 
 
 class Point:
     """What one pcap holds, by directed 4-tuple (src, sport, dst, dport)."""
 
     def __init__(self, path):
-        cmd = ["tshark", "-r", str(path), "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"]
+        cmd = ["tshark", "-r", str(path), "-T", "fields", "-E", "separator=\t", "-E", "aggregator=\x1f"]
         for f in FIELDS:
             cmd += ["-e", f]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -251,6 +255,7 @@ class Point:
         self.opens = set()                       # TCP SYN (no ACK) or DNS query tuples
         self.requests = collections.Counter()    # (tuple, uri or qname)
         self.responses = collections.defaultdict(list)   # reply tuple -> codes
+        self.rid = {}    # ("req", tuple, uri) / ("resp", reply tuple, uri) -> X-Request-ID
         for line in out.splitlines():
             v = dict(zip(FIELDS, line.split("\t")))
             if not v.get("ip.src"):
@@ -263,10 +268,18 @@ class Point:
             self.seen.add(t)
             if v["tcp.flags.syn"] in ("1", "True") and v["tcp.flags.ack"] in ("0", "False"):
                 self.opens.add(t)
-            if v["http.request.uri"]:
-                self.requests[(t, v["http.request.uri"])] += 1
-            if v["http.response.code"]:
-                self.responses[t].append(v["http.response.code"])
+            uris = [u for u in v["http.request.uri"].split("\x1f") if u]
+            for u in uris:
+                self.requests[(t, u)] += 1
+            for c in v["http.response.code"].split("\x1f"):
+                if c:
+                    self.responses[t].append(c)
+            if (m := RID_RE.search(v["http.request.line"])) and len(uris) == 1:
+                self.rid[("req", t, uris[0])] = m.group(1)
+            if (m := RID_RE.search(v["http.response.line"])) and v["http.response_for.uri"]:
+                # response_for.uri is absolute (http://host/path): keep the path
+                u = re.sub(r"^[a-z]+://[^/]*", "", v["http.response_for.uri"].split("\x1f")[0])
+                self.rid[("resp", t, u)] = m.group(1)
             if v["dns.flags.response"] in ("0", "False") and v["dns.qry.name"]:
                 self.opens.add(t)
                 self.requests[(t, v["dns.qry.name"])] += 1
@@ -283,6 +296,7 @@ def check(d):
     want_opens = collections.defaultdict(set)
     want_requests = collections.defaultdict(collections.Counter)
     kinds = set()
+    rids = 0
     for i, r in enumerate(rows, 2):
         kinds.add(r["link_kind"])
         for s in "ab":
@@ -304,6 +318,16 @@ def check(d):
                 want_opens[name].add(fwd)
             else:
                 want_requests[name][(fwd, res)] += 1
+        # a proxy's X-Request-ID: the one the backend got is the one the client got back
+        if r["link_kind"] == "l7":
+            pa, pb = points[r["a_point"]], points[r["b_point"]]
+            arev = (r["a_server_ip"], r["a_server_port"], r["a_client_ip"], r["a_client_port"])
+            bfwd = (r["b_client_ip"], r["b_client_port"], r["b_server_ip"], r["b_server_port"])
+            got = pa.rid.get(("resp", arev, r["a_resource"]))
+            sent = pb.rid.get(("req", bfwd, r["b_resource"]))
+            if got != sent:
+                fail(f"truth.tsv line {i}: X-Request-ID to the backend {sent}, back to the client {got}")
+            rids += got is not None
     # every connection / request in the pcaps has its row
     for name, p in points.items():
         if "l4" in kinds and p.opens != want_opens[name]:
@@ -312,7 +336,8 @@ def check(d):
         if "l7" in kinds and +p.requests != +want_requests[name]:
             fail(f"{name}.pcap: requests and l7 rows differ: {p.requests - want_requests[name]} / "
                  f"{want_requests[name] - p.requests}")
-    print(f"  truth.tsv checked against {', '.join(sorted(points))}.pcap: {len(rows)} rows, every tuple seen")
+    print(f"  truth.tsv checked against {', '.join(sorted(points))}.pcap: {len(rows)} rows, every tuple seen"
+          + (f", {rids} X-Request-IDs equal on both sides" if rids else ""))
 
 
 def main():
