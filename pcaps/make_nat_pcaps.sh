@@ -17,7 +17,7 @@
 # Usage (as root):  pcaps/make_nat_pcaps.sh [--only SET[,SET...]]
 #   sets: dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay
 #   FTP_PFX=fnat- sets the namespace prefix (default ftp-), so several
-#   capture makers can run at once.
+#   capture makers can run at once; NAT_KEEP=1 keeps the temp dir of a failed run.
 # Only the directories of the sets made are replaced; nothing else in pcaps/
 # is touched.  On any exit (trap EXIT) the servers are killed, the namespaces
 # deleted and the temp dir removed.
