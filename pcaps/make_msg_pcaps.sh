@@ -49,9 +49,9 @@ fi
 
 # expect_frames FILE [tshark -d args] FILTER N: exactly N matching packets.
 expect_frames() {
-    local f=$1 d=() c; shift
-    while [ "$1" = -d ]; do d+=("$1" "$2"); shift 2; done
-    c=$(tshark -r "$WORK/out/$f" "${d[@]}" -Y "$1" 2>/dev/null | wc -l)
+    local f=$1 targs=() c; shift
+    while [ "$1" = -d ]; do targs+=("$1" "$2"); shift 2; done
+    c=$(tshark -r "$WORK/out/$f" "${targs[@]}" -Y "$1" 2>/dev/null | wc -l)
     [ "$c" -eq "$2" ] || die "$f: expected exactly $2 frames matching '$1', got $c"
     printf '  ok %-28s %4d = %s\n' "$f" "$c" "$1"
 }
@@ -60,9 +60,9 @@ expect_frames() {
 # times in FIELD over all frames (several HTTP/2 frames or headers can share
 # one packet, so packets are not counted).
 expect_vals() {
-    local f=$1 d=() c; shift
-    while [ "$1" = -d ]; do d+=("$1" "$2"); shift 2; done
-    c=$(tshark -r "$WORK/out/$f" "${d[@]}" -Y "$1" -T fields -E 'aggregator=|' -e "$1" 2>/dev/null |
+    local f=$1 targs=() c; shift
+    while [ "$1" = -d ]; do targs+=("$1" "$2"); shift 2; done
+    c=$(tshark -r "$WORK/out/$f" "${targs[@]}" -Y "$1" -T fields -E 'aggregator=|' -e "$1" 2>/dev/null |
         tr '|' '\n' | grep -cxF -- "$2" || true)
     [ "$c" -eq "$3" ] || die "$f: expected $3 x $1 == '$2', got $c"
     printf '  ok %-28s %4d = %s == %s\n' "$f" "$c" "$1" "$2"
@@ -90,22 +90,22 @@ wait_gone() {    # wait_gone PID SECONDS: wait for a background client to exit
 # mqtt_scenario NET VERSION FILE: mosquitto on ftp-s :1883, clients in ftp-c.
 MQTT_PW=s3cr3t-mqtt-pw
 mqtt_scenario() {
-    local n=$1 v=$2 f=$3 d="$WORK/mqtt$1" s=10.99.$1.20 M sub rc=0 extra=()
+    local n=$1 v=$2 f=$3 dir="$WORK/mqtt$1" s=10.99.$1.20 M sub rc=0 extra=()
     pair "$n" v4
-    mkdir -p "$d"
-    mosquitto_passwd -b -c "$d/passwd" sensor "$MQTT_PW" >"$WORK/log/mosquitto_passwd.log" 2>&1 ||
+    mkdir -p "$dir"
+    mosquitto_passwd -b -c "$dir/passwd" sensor "$MQTT_PW" >"$WORK/log/mosquitto_passwd.log" 2>&1 ||
         die "mosquitto_passwd failed"
-    cat >"$d/mosquitto.conf" <<EOF
+    cat >"$dir/mosquitto.conf" <<EOF
 user root
 persistence false
-log_dest file $d/mosquitto.log
+log_dest file $dir/mosquitto.log
 log_type all
 connection_messages true
 listener 1883 $s
 allow_anonymous true
-password_file $d/passwd
+password_file $dir/passwd
 EOF
-    bg ${PFX}s "mosquitto-$n" mosquitto -c "$d/mosquitto.conf"
+    bg ${PFX}s "mosquitto-$n" mosquitto -c "$dir/mosquitto.conf"
     wait_listen ${PFX}s tcp 1883
     M=(-V "$v" -h "$s" -p 1883)
     cap_start ${PFX}s eth0 "$f"
@@ -113,8 +113,8 @@ EOF
     bg ${PFX}c "mosquitto_sub-$n" timeout 30 mosquitto_sub "${M[@]}" -i ft-sub -u sensor -P "$MQTT_PW" \
         -k 5 -q 2 -t 'sensors/#' -C 3 -W 25 -v
     sub=${PIDS[-1]}
-    wait_file "$d/mosquitto.log" 'ft-sub 2 sensors/#'      # SUBSCRIBE handled
-    wait_file "$d/mosquitto.log" 'Received PINGREQ from ft-sub'
+    wait_file "$dir/mosquitto.log" 'ft-sub 2 sensors/#'      # SUBSCRIBE handled
+    wait_file "$dir/mosquitto.log" 'Received PINGREQ from ft-sub'
     sleep 0.3
     nsx ${PFX}c timeout 10 mosquitto_pub "${M[@]}" -i ft-pub-q0 -q 0 -t sensors/temp -m 21.5
     [ "$v" = mqttv5 ] && extra=(-D publish user-property trace-id ft-0001)
@@ -208,7 +208,7 @@ nsx ${PFX}c timeout 10 nghttp -n -v --no-dep -H 'content-type: application/json'
     http://10.99.52.20:8080/api/items >"$WORK/log/nghttp-post.log" 2>&1 || die "nghttp POST failed"
 grep -E ':status|RST_STREAM|GOAWAY' "$WORK/log/nghttp-post.log" | tr -s ' ' | paste -sd' ' -
 cap_stop
-D=(-d tcp.port==8080,http2)
+D=(-d 'tcp.port==8080,http2')
 expect_n http2_h2c.pcap 'tcp.flags.syn==1 && tcp.flags.ack==0' 2
 expect_frames http2_h2c.pcap "${D[@]}" http2.magic 2
 expect_vals http2_h2c.pcap "${D[@]}" http2.headers.method GET 4
@@ -241,7 +241,7 @@ wait_listen ${PFX}s tcp 50051
 cap_start ${PFX}s eth0 grpc.pcap
 nsx ${PFX}c timeout 20 "$PY" "$GRPC_ECHO" client --target 10.99.53.20:50051 || die "grpc client failed"
 cap_stop
-D=(-d tcp.port==50051,http2)
+D=(-d 'tcp.port==50051,http2')
 expect_n grpc.pcap 'tcp.flags.syn==1 && tcp.flags.ack==0' 1
 expect_frames grpc.pcap "${D[@]}" http2.magic 1
 for m in Say Missing Fail Stream Collect; do expect_hdr grpc.pcap 50051 ":path: /flowtrail.test.Echo/$m" 1; done
