@@ -47,7 +47,9 @@ db_install() {   # only what the wanted captures need and is not there yet
     fi
     if want mysql.pcap && ! python3 -c 'import mysql.connector' 2>/dev/null; then
         log "installing mysql-connector-python"
-        python3 -m pip install -q mysql-connector-python >"$WORK/log/pip.log" 2>&1 ||
+        # a Debian python3 refuses plain pip installs (PEP 668)
+        { python3 -m pip install -q mysql-connector-python ||
+          python3 -m pip install -q --break-system-packages mysql-connector-python; } >"$WORK/log/pip.log" 2>&1 ||
             die "pip install mysql-connector-python failed"
     fi
 }
@@ -96,7 +98,8 @@ rc40 "${RC[@]}" -3 --no-auth-warning --user default --pass "$RPW" HGETALL user:h
 echo "  pipelined batch ($(wc -c <"$WORK/redis40-pipe.resp") bytes, 13 commands incl. QUIT):"
 nsx ${PFX}c timeout 10 nc -w 3 10.99.40.20 6379 <"$WORK/redis40-pipe.resp" | tr -d '\r' | paste -sd' ' - | sed 's/^/    /'
 # pub/sub: a subscriber, two messages published from other connections
-nsx ${PFX}c timeout 20 redis-cli -h 10.99.40.20 -p 6379 --no-auth-warning -a "$RPW" SUBSCRIBE news \
+# (ip netns exec execs timeout, so SUB_PID is timeout's pid and TERM reaches redis-cli)
+ip netns exec ${PFX}c timeout 20 redis-cli -h 10.99.40.20 -p 6379 --no-auth-warning -a "$RPW" SUBSCRIBE news \
     >"$WORK/log/redis40-sub.log" 2>&1 &
 SUB_PID=$!; PIDS+=("$SUB_PID")
 for i in $(seq 50); do
@@ -121,7 +124,8 @@ expect_n $F 'tcp.srcport==6379 && tcp.payload contains 25:32:0d:0a' 1      # %2 
 expect_n $F 'tcp.dstport==6379 && tcp.payload contains "HELLO"' 2
 expect_n $F 'tcp.srcport==6379 && tcp.payload contains "message" && tcp.payload contains "hello subscribers"' 1
 expect_n $F 'tcp.srcport==6379 && tcp.payload contains "message" && tcp.payload contains "second message"' 1
-expect $F 'tcp.dstport==6379 && tcp.payload contains "s3cr3t-redis-pw"' 10
+expect_n $F 'tcp.dstport==6379 && tcp.payload contains "s3cr3t-redis-pw"' 16
+expect_n $F 'tcp.flags.fin==1 && ip.src==10.99.40.10' 18                # every connection closed, subscriber too
 # the pipelined batch: one client segment with 13 commands, all answered
 [ "$(tshark -r "$WORK/out/$F" -Y 'tcp.stream==14 && tcp.dstport==6379 && tcp.len>0' -T fields -e tcp.payload 2>/dev/null |
      xxd -r -p | grep -ac '^\*')" -eq 13 ] || die "$F: the pipelined segment does not hold 13 commands"
@@ -197,6 +201,11 @@ expect_n $F 'mysql.error_code==1146' 1
 expect_n $F 'mysql.command==22' 2                      # COM_STMT_PREPARE
 expect_n $F 'mysql.command==23' 2                      # COM_STMT_EXECUTE
 expect_n $F 'mysql.command==1' 2                       # COM_QUIT
+expect_n $F 'mysql.command==25' 2                      # COM_STMT_CLOSE
+expect_n $F 'mysql.command==26' 2                      # COM_STMT_RESET (mysql-connector, before each execute)
+expect_n $F 'mysql.command==14' 1                      # COM_PING (mysql-connector)
+expect_n $F 'mysql.command==3' 11                      # COM_QUERY: 8 from mariadb (with its SELECT DATABASE() before USE), 3 from python
+expect_n $F 'mysql.caps.sl==0 && ip.src==10.99.41.20 && mysql.protocol' 2   # greetings without CLIENT_SSL
 expect $F 'mysql.affected_rows==3' 1
 expect $F 'mysql.affected_rows==2' 1
 expect $F 'mysql.query contains "SELECT id, name, qty FROM items"' 1
@@ -219,6 +228,8 @@ cap_stop
 F=mysql_ssl.pcap
 expect_n $F 'tcp.flags.syn==1 && tcp.flags.ack==0' 1
 expect_n $F 'mysql.caps.sl==1 && ip.src==10.99.42.20' 1   # the greeting offers CLIENT_SSL
+expect_n $F 'mysql.caps.sl==1 && ip.src==10.99.42.10 && tcp.len==36' 1   # SSL request: 4-byte header + 32
+expect_n $F 'tls.handshake.type==2 && tls.handshake.extensions.supported_version==0x0304' 1
 expect_n $F 'tls.handshake.type==1' 1
 expect $F 'tls.app_data' 2
 expect_n $F 'mysql.query' 0
@@ -264,15 +275,15 @@ PGC="host=10.99.43.20 port=5432 user=app dbname=appdb"
 cap_start ${PFX}s eth0 postgresql.pcap
 nsx ${PFX}c env PGPASSWORD="$PGPW" timeout 20 "$PGBIN/psql" -X "$PGC sslmode=disable" -f "$WORK/pg43.sql" 2>&1 |
     sed 's/^/    /'
-nsx ${PFX}c env PGPASSWORD="$PGPW" timeout 30 "$PGBIN/pgbench" -h 10.99.43.20 -U app -M extended -n -t 5 -c 1 appdb \
+nsx ${PFX}c env PGPASSWORD="$PGPW" PGSSLMODE=disable timeout 30 "$PGBIN/pgbench" -h 10.99.43.20 -U app -M extended -n -t 5 -c 1 appdb \
     2>&1 | grep -E 'transactions|failed|error' | sed 's/^/    /'
 nsx ${PFX}c env PGPASSWORD="$PGPW" timeout 20 "$PGBIN/psql" -X "$PGC sslmode=require" -At -c 'SELECT 42' 2>&1 |
     sed 's/^/    /'
 cap_stop
 F=postgresql.pcap
-expect_n $F 'tcp.flags.syn==1 && tcp.flags.ack==0' 3
-expect_n $F 'pgsql.auth.sasl.mech=="SCRAM-SHA-256"' 2
-expect_n $F 'pgsql.type=="Simple query"' 6
+expect_n $F 'tcp.flags.syn==1 && tcp.flags.ack==0' 4          # psql, pgbench x2, psql (TLS)
+expect_n $F 'pgsql.auth.sasl.mech=="SCRAM-SHA-256" && ip.src==10.99.43.20' 3
+expect_n $F 'pgsql.type=="Simple query"' 8                     # 6 from psql, 2 from pgbench's check
 expect_n $F 'pgsql.code=="42P01"' 1
 expect_n $F 'pgsql.code=="42601"' 1
 expect $F 'pgsql.tag=="INSERT 0 3"' 1
@@ -284,11 +295,12 @@ expect $F 'pgsql.type=="Execute"' 35
 expect $F 'pgsql.type=="Sync"' 35
 expect_n $F 'tcp.dstport==5432 && tcp.len==8 && tcp.payload==00:00:00:08:04:d2:16:2f' 1   # SSLRequest
 expect_n $F 'tcp.srcport==5432 && tcp.len==1 && tcp.payload==53' 1                        # 'S'
-expect_n $F 'tls.handshake.type==1' 1
+expect_n $F 'tls.handshake.type==1' 2                          # ClientHello, HelloRetryRequest, ClientHello
+expect_n $F 'pgsql.type=="Termination"' 3
 teardown
 record postgresql.pcap "psql, pgbench, postgres (PostgreSQL 15, scram-sha-256, ssl)" \
     "ipv4,tcp,postgresql,pgsql,startup,scram-sha-256,sasl,simple-query,extended-query,parse,bind,execute,sync,error-response,42P01,42601,command-complete,ssl-request,tls,fin" \
-    "ftp-c 10.99.43.10 --veth-- ftp-s 10.99.43.20 (postgres 15 on :5432, pg_hba \`host all all 10.99.43.0/24 scram-sha-256\`, ssl=on with a self-signed certificate, role app / s3cr3t-pg-pw, database appdb with the pgbench -i -s 1 tables made before the capture). Connection 1, \`psql sslmode=disable -f script\` (simple query): CREATE TABLE items, INSERT 3 rows (INSERT 0 3), SELECT (SELECT 3), SELECT from missing_table (42P01), \`SELEC 1\` (42601), UPDATE (UPDATE 2). Connection 2, \`pgbench -M extended -n -t 5 -c 1\`: 5 TPC-B transactions, 7 statements each as Parse/Bind/Describe/Execute/Sync. Connection 3, \`psql sslmode=require -c 'SELECT 42'\`: SSLRequest, 'S', TLS. tcpdump on ftp-s eth0."
+    "ftp-c 10.99.43.10 --veth-- ftp-s 10.99.43.20 (postgres 15 on :5432, pg_hba \`host all all 10.99.43.0/24 scram-sha-256\`, ssl=on with a self-signed certificate, role app / s3cr3t-pg-pw, database appdb with the pgbench -i -s 1 tables made before the capture). Connection 1, \`psql sslmode=disable -f script\` (simple query): CREATE TABLE items, INSERT 3 rows (INSERT 0 3), SELECT (SELECT 3), SELECT from missing_table (42P01), \`SELEC 1\` (42601), UPDATE (UPDATE 2). \`PGSSLMODE=disable pgbench -M extended -n -t 5 -c 1\`: connection 2 checks the tables (2 simple queries), connection 3 runs 5 TPC-B transactions, 7 statements each as Parse/Bind/Describe/Execute/Sync in one segment (35 in all). Connection 4, \`psql sslmode=require -c 'SELECT 42'\`: SSLRequest, 'S', TLS 1.3 (with a HelloRetryRequest: the server's ECDH curve is prime256v1). tcpdump on ftp-s eth0."
 fi
 
 MADE_BY=make_pcaps.sh
