@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 for n in "${ONLY[@]}"; do
-    [[ " ${BASE_CAPTURES[*]} ${L7_CAPTURES[*]} ${FTP_MORE_CAPTURES:-} " == *" $n "* ]] ||
+    [[ " ${BASE_CAPTURES[*]} ${L7_CAPTURES[*]} ${FTP_MORE_CAPTURES:-} ${FTP_EXTRA_CAPTURES:-} " == *" $n "* ]] ||
         die "--only: no scenario makes $n (known: ${BASE_CAPTURES[*]} ${L7_CAPTURES[*]})"
 done
 
@@ -690,6 +690,8 @@ fi
 . "$HERE/make_l7_pcaps.sh"
 # shellcheck source=make_msg_pcaps.sh
 . "$HERE/make_msg_pcaps.sh"
+# shellcheck source=make_db_pcaps.sh
+. "$HERE/make_db_pcaps.sh"
 
 # ========================================================== publish ========
 log "publish"
