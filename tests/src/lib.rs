@@ -147,7 +147,11 @@ pub fn read_kind(dir: &Path, kind: &str) -> Table {
         }
     }
     let mut t = Table { columns, rows };
-    if !t.rows.is_empty() {
+    if !t.rows.is_empty() && !t.columns.iter().any(|c| c == "start_ns") {
+        // NAT paths: by the first side's start, then whole rows.
+        let s = t.col("a_start_ns");
+        t.rows.sort_by(|a, b| (a[s].parse::<i64>().unwrap_or(0), a).cmp(&(b[s].parse::<i64>().unwrap_or(0), b)));
+    } else if !t.rows.is_empty() {
         let third = if t.columns.iter().any(|c| c == "record_kind") { "record_kind" } else { "call_index" };
         let (s, id, k) = (t.col("start_ns"), t.col("flow_id"), t.col(third));
         t.rows.sort_by(|a, b| {
