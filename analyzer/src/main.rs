@@ -256,6 +256,11 @@ struct CaptureArgs {
     ebpf_object: Option<PathBuf>,
     #[command(flatten)]
     flow: FlowArgs,
+    /// Do not correlate the run's flows and calls into `nat_paths` when it stops.
+    #[arg(long)]
+    no_nat_paths: bool,
+    #[command(flatten)]
+    nat: NatArgs,
 }
 
 /// Parses `300s`, `5m`, `250ms`, `1h`, or plain seconds, into nanoseconds.
@@ -390,6 +395,7 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         run_id: a.output.run_id(),
         stop,
         duration: a.duration.map(|ns| std::time::Duration::from_nanos(ns as u64)),
+        nat: (!a.no_nat_paths).then(|| a.nat.config()),
     };
     let summary = capture(opts)?;
     conclude(&summary, &a.output)

@@ -144,6 +144,7 @@ fn live_opts(patterns: &[&str], opener: Opener, out: &Path, stop: Arc<AtomicBool
         run_id: "live".into(),
         stop,
         duration: None,
+        nat: Some(flowtrail::nat::NatConfig::default()),
     }
 }
 

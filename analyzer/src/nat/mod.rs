@@ -355,6 +355,9 @@ impl Linker {
     }
 
     fn by_toa(&mut self, flows: &[FlowObs], emit_from: i64, links: &mut Vec<Link>) {
+        if !flows.iter().any(|f| f.toa.is_some()) {
+            return;
+        }
         let mut by_client: HashMap<(&str, i32), Vec<usize>> = HashMap::new();
         for (i, f) in flows.iter().enumerate() {
             if f.l4 == "tcp" {
@@ -401,6 +404,9 @@ impl Linker {
     }
 
     fn by_dns(&mut self, flows: &[FlowObs], calls: &[CallObs], emit_from: i64, links: &mut Vec<Link>) {
+        if !calls.iter().any(|c| c.dns_id.is_some()) {
+            return;
+        }
         let flow_index: HashMap<i64, usize> = flows.iter().enumerate().map(|(i, f)| (f.flow_id, i)).collect();
         let mut groups: HashMap<(i64, &str, &str), Vec<usize>> = HashMap::new();
         for (i, c) in calls.iter().enumerate() {

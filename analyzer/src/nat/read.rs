@@ -71,7 +71,7 @@ fn days_from_date(s: &str) -> Option<i64> {
 }
 
 /// The batches of a file, only `columns` (all when empty).
-fn batches(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<RecordBatch>> {
+fn batches(path: &Path, columns: &[&str]) -> anyhow::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("read {}", path.display()))?;
     let schema = builder.parquet_schema();
@@ -86,31 +86,42 @@ fn batches(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<RecordBatch>> {
         })
         .collect();
     let mask = ProjectionMask::leaves(schema, indices);
-    let reader = builder.with_projection(mask).with_batch_size(8192).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    Ok(builder.with_projection(mask).with_batch_size(8192).build()?)
 }
 
-struct Cols<'a>(&'a RecordBatch);
+/// Typed columns of one batch, looked up once by name (not per value).
+struct Cols<'a> {
+    batch: &'a RecordBatch,
+    i64s: Vec<(&'static str, Option<&'a arrow_array::Int64Array>)>,
+    i32s: Vec<(&'static str, Option<&'a arrow_array::Int32Array>)>,
+    strs: Vec<(&'static str, Option<&'a arrow_array::StringArray>)>,
+}
 
-impl Cols<'_> {
+impl<'a> Cols<'a> {
+    fn new(batch: &'a RecordBatch, names: &[&'static str]) -> Self {
+        let col = |n: &str| batch.column_by_name(n);
+        Cols {
+            batch,
+            i64s: names.iter().map(|n| (*n, col(n).and_then(|c| c.as_primitive_opt::<Int64Type>()))).collect(),
+            i32s: names.iter().map(|n| (*n, col(n).and_then(|c| c.as_primitive_opt::<Int32Type>()))).collect(),
+            strs: names.iter().map(|n| (*n, col(n).and_then(|c| c.as_string_opt::<i32>()))).collect(),
+        }
+    }
     fn i64(&self, name: &str, row: usize) -> Option<i64> {
-        let c = self.0.column_by_name(name)?;
-        let a = c.as_primitive_opt::<Int64Type>()?;
+        let a = self.i64s.iter().find(|(n, _)| *n == name)?.1?;
         (!a.is_null(row)).then(|| a.value(row))
     }
     fn i32(&self, name: &str, row: usize) -> Option<i32> {
-        let c = self.0.column_by_name(name)?;
-        let a = c.as_primitive_opt::<Int32Type>()?;
+        let a = self.i32s.iter().find(|(n, _)| *n == name)?.1?;
         (!a.is_null(row)).then(|| a.value(row))
     }
     fn str(&self, name: &str, row: usize) -> Option<String> {
-        let c = self.0.column_by_name(name)?;
-        let a = c.as_string_opt::<i32>()?;
+        let a = self.strs.iter().find(|(n, _)| *n == name)?.1?;
         (!a.is_null(row)).then(|| a.value(row).to_string())
     }
     /// A value of the `attributes` map.
     fn attr(&self, key: &str, row: usize) -> Option<String> {
-        let m = self.0.column_by_name("attributes")?.as_map_opt()?;
+        let m = self.batch.column_by_name("attributes")?.as_map_opt()?;
         if m.is_null(row) {
             return None;
         }
@@ -121,7 +132,7 @@ impl Cols<'_> {
     }
 }
 
-const FLOW_COLUMNS: &[&str] = &[
+const FLOW_COLUMNS: &[&'static str] = &[
     "flow_id",
     "start_ns",
     "flow_start_ns",
@@ -145,7 +156,8 @@ const FLOW_COLUMNS: &[&str] = &[
 pub fn read_flows(files: &[PathBuf], out: &mut Vec<FlowObs>) -> anyhow::Result<()> {
     for f in files {
         for b in batches(f, FLOW_COLUMNS)? {
-            let c = Cols(&b);
+            let b = b?;
+            let c = Cols::new(&b, FLOW_COLUMNS);
             for r in 0..b.num_rows() {
                 let start = c.i64("start_ns", r).unwrap_or_default();
                 if c.i64("flow_start_ns", r) != Some(start) {
@@ -200,7 +212,8 @@ const CALL_COLUMNS: &[&str] = &[
 pub fn read_calls(files: &[PathBuf], out: &mut Vec<CallObs>) -> anyhow::Result<()> {
     for f in files {
         for b in batches(f, CALL_COLUMNS)? {
-            let c = Cols(&b);
+            let b = b?;
+            let c = Cols::new(&b, CALL_COLUMNS);
             for r in 0..b.num_rows() {
                 let l7 = c.str("l7_protocol", r).unwrap_or_default();
                 let dns_id = if l7 == "dns" { c.attr("dns.id", r).and_then(|v| v.parse().ok()) } else { None };
@@ -270,13 +283,43 @@ pub fn correlate_dirs(
     Ok((linker.stats, stats))
 }
 
+const NAT_COLUMNS: &[&str] = &[
+    "path_id",
+    "link_kind",
+    "translation",
+    "match_method",
+    "a_capture_point",
+    "a_flow_id",
+    "a_call_id",
+    "a_client_ip",
+    "a_client_port",
+    "a_server_ip",
+    "a_server_port",
+    "a_start_ns",
+    "a_resource",
+    "b_capture_point",
+    "b_flow_id",
+    "b_call_id",
+    "b_client_ip",
+    "b_client_port",
+    "b_server_ip",
+    "b_server_port",
+    "b_start_ns",
+    "b_resource",
+    "l4_protocol",
+    "hop_latency_ns",
+    "a_response_code",
+    "b_response_code",
+];
+
 /// Every NAT path record under `dir`.
 pub fn read_nat_paths(dir: &Path) -> anyhow::Result<Vec<NatPathRecord>> {
     let mut out = Vec::new();
     for files in partitions(&[dir.to_path_buf()], "nat_paths", None).values() {
         for f in files {
             for b in batches(f, &[])? {
-                let c = Cols(&b);
+                let b = b?;
+                let c = Cols::new(&b, NAT_COLUMNS);
                 for r in 0..b.num_rows() {
                     let s = |n: &str| c.str(n, r).unwrap_or_default();
                     let confidence = b

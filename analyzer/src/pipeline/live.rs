@@ -54,6 +54,9 @@ pub struct LiveOptions {
     pub stop: Arc<AtomicBool>,
     /// Stop by itself after this long.
     pub duration: Option<Duration>,
+    /// Correlate the run's records into `nat_paths` when it stops (the
+    /// interfaces are the capture points).
+    pub nat: Option<crate::nat::NatConfig>,
 }
 
 enum Control {
@@ -136,6 +139,13 @@ pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
         merge_summary(&mut total, &s);
     }
     (total.sink, total.calls) = writer.handle.join().expect("writer thread panicked")?;
+    if let Some(cfg) = &opts.nat {
+        let dirs = [opts.out_dir.clone()];
+        let (stats, sink) =
+            crate::nat::read::correlate_dirs(&dirs, Some(&opts.run_id), cfg, &opts.out_dir, &opts.run_id)?;
+        total.nat = Some(stats);
+        total.nat_paths = sink;
+    }
     total.elapsed = started.elapsed();
     Ok(total)
 }
