@@ -132,7 +132,7 @@ impl<'a> Cols<'a> {
     }
 }
 
-const FLOW_COLUMNS: &[&'static str] = &[
+const FLOW_COLUMNS: &[&str] = &[
     "flow_id",
     "start_ns",
     "flow_start_ns",
