@@ -19,7 +19,8 @@
 //! 16 MiB (so the first byte is 0), a known API key
 //! (0..=[`parser::MAX_API_KEY`]), a version up to
 //! [`parser::MAX_API_VERSION`], a non-negative correlation id, and a
-//! `client_id` of printable ASCII (or null) that fits in the message.
+//! `client_id` of printable ASCII (or null) that fits in the message and
+//! is not empty unless the request is ApiVersions.
 //! Either direction, because the analyzer's guess of the client can be
 //! wrong (no handshake in the capture, two high ports); the session
 //! takes the direction of the first bytes it is given, those the probe
@@ -124,7 +125,10 @@ pub(crate) fn probe_request(data: &[u8]) -> Probe {
         return Probe::Match;
     }
     let Ok(len) = usize::try_from(len) else { return Probe::NoMatch };
-    if 10 + len > size {
+    // An empty client id is legal but rare outside a first ApiVersions,
+    // and it is what zeros look like (an HTTP/2 SETTINGS frame reads as
+    // Produce v0 with an empty client id).
+    if 10 + len > size || (len == 0 && key != 18) {
         return Probe::NoMatch;
     }
     let avail = msg.get(10..).unwrap_or_default();

@@ -152,14 +152,15 @@ pub struct RequestHeader<'a> {
 }
 
 /// Parses a request header from the bytes after the size field. Rejects
-/// API keys above [`MAX_API_KEY`], versions outside `0..=MAX_API_VERSION`
-/// and negative correlation ids (clients count up from 0 or 1).
+/// negative API keys, versions outside `0..=MAX_API_VERSION` and negative
+/// correlation ids (clients count up from 0 or 1). API keys newer than
+/// [`MAX_API_KEY`] pass here (the probe does not accept them).
 pub fn parse_request_header(msg: &[u8]) -> Result<RequestHeader<'_>, ParseError> {
     let mut r = Reader::new(msg);
     let api_key = r.i16()?;
     let api_version = r.i16()?;
     let correlation_id = r.i32()?;
-    if !(0..=MAX_API_KEY).contains(&api_key) || !(0..=MAX_API_VERSION).contains(&api_version) || correlation_id < 0 {
+    if api_key < 0 || !(0..=MAX_API_VERSION).contains(&api_version) || correlation_id < 0 {
         return Err(ParseError::Invalid);
     }
     // client_id stays a non-compact NULLABLE_STRING in header v2.

@@ -231,7 +231,9 @@ impl Session {
             let Some(rest) = data.get(off..) else { break };
             match request {
                 true => match super::probe_request(rest) {
-                    Probe::Match => return Sync::At(off),
+                    // When the candidate is whole, what follows must not
+                    // rule out another request.
+                    Probe::Match if next_plausible(rest) => return Sync::At(off),
                     Probe::NeedMore if rest.len() < 64 => return Sync::NeedMore(off),
                     _ => {}
                 },
@@ -246,6 +248,17 @@ impl Session {
             }
         }
         Sync::Nothing
+    }
+}
+
+/// Whether the bytes after the message that starts `data` (if whole)
+/// could start another request.
+fn next_plausible(data: &[u8]) -> bool {
+    let Some(&[a, b, c, d]) = data.get(..4) else { return true };
+    let total = u32::from_be_bytes([a, b, c, d]) as usize + 4;
+    match data.get(total..) {
+        Some(rest) => super::probe_request(rest) != Probe::NoMatch,
+        None => true,
     }
 }
 
