@@ -102,15 +102,16 @@ pub fn probe(data: &[u8], dir: Direction, transport: Transport) -> Probe {
         Err(ParseError::Truncated) => return Probe::NeedMore,
         Err(ParseError::Invalid) => return Probe::NoMatch,
     };
-    let opener = match dir {
-        Direction::ToServer => {
-            matches!(
-                h.kind,
-                PacketType::Connect | PacketType::Publish | PacketType::Subscribe | PacketType::Unsubscribe
-            )
-        }
-        Direction::ToClient => matches!(h.kind, PacketType::Connack | PacketType::Publish | PacketType::Suback),
-    };
+    let _ = dir; // Either direction: see the module doc.
+    let opener = matches!(
+        h.kind,
+        PacketType::Connect
+            | PacketType::Connack
+            | PacketType::Publish
+            | PacketType::Subscribe
+            | PacketType::Unsubscribe
+            | PacketType::Suback
+    );
     if !opener {
         return Probe::NoMatch;
     }
@@ -120,7 +121,7 @@ pub fn probe(data: &[u8], dir: Direction, transport: Transport) -> Probe {
         }
         // Check what is there: a CONNECT's protocol name, a topic.
         let part = data.get(h.header_len..).unwrap_or_default();
-        return match partial_ok(&h, part) {
+        return match partial_ok(&h, part, true) {
             true => Probe::NeedMore,
             false => Probe::NoMatch,
         };
@@ -139,8 +140,9 @@ pub fn probe(data: &[u8], dir: Direction, transport: Transport) -> Probe {
     }
 }
 
-/// Whether the first bytes of a packet not yet whole can still be valid.
-fn partial_ok(h: &parser::FixedHeader, part: &[u8]) -> bool {
+/// Whether the first bytes of a packet not yet whole can still be valid
+/// (`v5`: allow MQTT 5 lengths).
+fn partial_ok(h: &parser::FixedHeader, part: &[u8], v5: bool) -> bool {
     match h.kind {
         PacketType::Connect => {
             let want: &[u8] = if part.get(..3) == Some(b"\x00\x06M") { b"\x00\x06MQIsdp" } else { b"\x00\x04MQTT" };
@@ -156,6 +158,15 @@ fn partial_ok(h: &parser::FixedHeader, part: &[u8]) -> bool {
             }
             _ => true,
         },
-        _ => h.remaining < 1024,
+        // Fixed sizes in 3.1.1; a reason code and properties in 5.0.
+        PacketType::Connack
+        | PacketType::Puback
+        | PacketType::Pubrec
+        | PacketType::Pubrel
+        | PacketType::Pubcomp
+        | PacketType::Unsuback => h.remaining == 2 || (v5 && h.remaining < 1024),
+        PacketType::Pingreq | PacketType::Pingresp => h.remaining == 0,
+        PacketType::Disconnect | PacketType::Auth => h.remaining == 0 || (v5 && h.remaining < 1024),
+        PacketType::Subscribe | PacketType::Unsubscribe | PacketType::Suback => (3..PROBE_MAX).contains(&h.remaining),
     }
 }

@@ -440,7 +440,7 @@ impl Session {
                 continue;
             }
             let Some(body) = rest.get(h.header_len..h.total()) else {
-                if super::partial_ok(&h, rest.get(h.header_len..).unwrap_or_default()) {
+                if super::partial_ok(&h, rest.get(h.header_len..).unwrap_or_default(), v5) {
                     return Sync::NeedMore(off);
                 }
                 continue;
