@@ -69,8 +69,12 @@
 //! Mid-connection: HPACK references to dynamic-table entries inserted
 //! before the capture (or lost in a gap) decode as unknown and are skipped;
 //! static and literal fields are kept and the stream still gives a call (a
-//! response without its request has request fields `None`). Server push
-//! (PUSH_PROMISE) blocks are decoded to keep the table but give no call.
+//! response without its request has request fields `None`). A stream
+//! seen only through DATA frames gives no call. Server push: PUSH_PROMISE
+//! blocks are decoded to keep the table; the pushed response is a call
+//! with request fields `None`. After an HTTP/1 `Upgrade: h2c`, the
+//! response on stream 1 is likewise a call without request fields (the
+//! request was the HTTP/1 one).
 //!
 //! Limits: at most `max_pending` open streams (the oldest leaves as if
 //! expired), header blocks and control frames up to `max_message_bytes`

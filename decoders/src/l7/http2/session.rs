@@ -381,7 +381,7 @@ impl Session {
                     let in_data = avail.min(data_left as usize);
                     if stream != 0 && avail > 0 {
                         let part = rest.get(..in_data).unwrap_or_default();
-                        self.on_data(dir, stream, part, avail as u64, ts, out);
+                        self.on_data(dir, stream, part, avail as u64, ts);
                     }
                     pos += avail;
                     let remaining = remaining - avail as u32;
@@ -412,7 +412,7 @@ impl Session {
                             data_left = h.len - 1 - u32::from(pad);
                         }
                         if is_data && h.stream_id != 0 {
-                            self.on_data(dir, h.stream_id, &[], skip as u64, frame_ts, out);
+                            self.on_data(dir, h.stream_id, &[], skip as u64, frame_ts);
                         }
                         pos += skip;
                         let stream = if is_data { h.stream_id } else { 0 };
@@ -437,17 +437,13 @@ impl Session {
     }
 
     /// `bytes` more bytes of a DATA frame of `id`, of which `data` is
-    /// payload (padding and frame header excluded).
-    fn on_data(&mut self, dir: Direction, id: u32, data: &[u8], bytes: u64, ts: i64, out: &mut Vec<Call>) {
+    /// payload (padding and frame header excluded). DATA never opens a
+    /// stream: without its HEADERS (seen, or lost before the capture) there
+    /// is nothing to name the call by.
+    fn on_data(&mut self, dir: Direction, id: u32, data: &[u8], bytes: u64, ts: i64) {
         let client = self.is_client(dir);
-        if !self.streams.iter().any(|s| s.id == id) && data.is_empty() {
-            // Only create streams for frames, not for continuation bytes.
-            if !client {
-                // DATA of a response we saw no headers for: nothing to name.
-                return;
-            }
-        }
-        let s = self.stream(id, ts, out);
+        let Some(s) = self.streams.iter_mut().find(|s| s.id == id) else { return };
+        s.last_ts = s.last_ts.max(ts);
         if client {
             s.call.request_bytes += bytes;
             s.framers[0].feed(data);

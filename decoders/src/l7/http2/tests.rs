@@ -654,3 +654,31 @@ fn garbage_and_truncated_input_never_panic() {
         assert_eq!(s.pending(), 0);
     }
 }
+
+#[test]
+fn data_without_headers_gives_no_call() {
+    let mut s = session();
+    let mut out = Vec::new();
+    feed(&mut s, C, &frame(parser::DATA, 1, 9, b"abc"), 1, &mut out);
+    feed(&mut s, S, &frame(parser::DATA, 1, 9, b"abcdef"), 2, &mut out);
+    s.finish(3, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(s.pending(), 0);
+}
+
+#[test]
+fn data_split_inside_counts_grpc_messages_once() {
+    // The 5-byte prefixes straddle the pieces at every split point.
+    let req = [PREFACE.to_vec(), grpc_request(1)].concat();
+    for at in 0..=req.len() {
+        let mut s = session();
+        let mut out = Vec::new();
+        feed_split(&mut s, C, &req, at, &mut out);
+        feed(&mut s, S, &grpc_response(1, "0", ""), 3, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(attr(&out[0], "grpc.request_messages"), Some("2"), "split at {at}");
+        assert_eq!(out[0].request_bytes, (req.len() - PREFACE.len()) as u64, "split at {at}");
+        assert_eq!(out[0].status, CallStatus::Ok);
+        assert_eq!(out[0].response_exception, None);
+    }
+}
