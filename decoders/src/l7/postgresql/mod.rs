@@ -155,8 +155,9 @@ fn probe_initial(data: &[u8]) -> Probe {
 
 /// A tagged message at the start of `data` whose body has its type's
 /// layout, and a plausible header after it when one is present. Also the
-/// session's resynchronisation test (`max_len`: its message size limit).
-pub(crate) fn probe_tagged(data: &[u8], dir: Direction, max_len: usize) -> Probe {
+/// session's resynchronisation test: `max_whole` is its message size
+/// limit, above which only the kinds it can stream are believed.
+pub(crate) fn probe_tagged(data: &[u8], dir: Direction, max_whole: usize) -> Probe {
     let Some(&tag) = data.first() else { return Probe::NeedMore };
     let tag_ok = match dir {
         Direction::ToServer => parser::is_frontend_tag(tag),
@@ -166,7 +167,7 @@ pub(crate) fn probe_tagged(data: &[u8], dir: Direction, max_len: usize) -> Probe
         return Probe::NoMatch;
     }
     let total = match parser::tagged_header(data) {
-        Ok((_, total)) if total <= max_len => total,
+        Ok((_, total)) if total <= PROBE_MAX_MESSAGE && (total <= max_whole || parser::streamable(dir, tag)) => total,
         Ok(_) => return Probe::NoMatch,
         Err(parser::ParseError::Truncated) => return Probe::NeedMore,
         Err(_) => return Probe::NoMatch,
@@ -184,12 +185,13 @@ pub(crate) fn probe_tagged(data: &[u8], dir: Direction, max_len: usize) -> Probe
     if next.len() < parser::HEADER_LEN {
         return Probe::Match;
     }
-    let next_ok = match dir {
-        Direction::ToServer => parser::is_frontend_tag(next[0]),
-        Direction::ToClient => parser::is_backend_tag(next[0]),
+    let next_ok = match (dir, next.first()) {
+        (Direction::ToServer, Some(&t)) => parser::is_frontend_tag(t),
+        (Direction::ToClient, Some(&t)) => parser::is_backend_tag(t),
+        (_, None) => false,
     };
     match parser::tagged_header(next) {
-        Ok((_, len)) if next_ok && len <= max_len.max(PROBE_MAX_MESSAGE) => Probe::Match,
+        Ok((_, len)) if next_ok && len <= PROBE_MAX_MESSAGE => Probe::Match,
         _ => Probe::NoMatch,
     }
 }

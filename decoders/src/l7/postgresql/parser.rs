@@ -117,6 +117,16 @@ pub fn is_backend_tag(t: u8) -> bool {
     )
 }
 
+/// Message kinds whose useful fields come first, so that a long one can
+/// be read from its first bytes and the rest skipped.
+#[must_use]
+pub fn streamable(dir: Direction, tag: u8) -> bool {
+    match dir {
+        Direction::ToServer => matches!(tag, b'Q' | b'P' | b'B' | b'F' | b'd' | b'p' | b'f'),
+        Direction::ToClient => matches!(tag, b'D' | b'T' | b'd' | b'A' | b'N' | b'V' | b'R' | b'S' | b'v'),
+    }
+}
+
 /// Type byte and total size (type byte included) of the tagged message
 /// at the start of `b`, which needs at least [`HEADER_LEN`] bytes.
 pub fn tagged_header(b: &[u8]) -> Result<(u8, usize), ParseError> {

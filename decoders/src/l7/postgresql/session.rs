@@ -93,6 +93,8 @@ struct Pending {
     backend_pid: Option<u32>,
     server_version: Option<String>,
     transaction: Option<u8>,
+    /// `SSLRequest`/`GSSENCRequest`: its one-byte answer was read.
+    answered: bool,
 }
 
 impl Pending {
@@ -113,6 +115,7 @@ impl Pending {
             backend_pid: None,
             server_version: None,
             transaction: None,
+            answered: false,
         }
     }
 
@@ -230,14 +233,6 @@ fn dir_index(dir: Direction) -> usize {
     }
 }
 
-/// Message kinds whose useful fields are in their first bytes.
-fn streamable(dir: Direction, tag: u8) -> bool {
-    match dir {
-        Direction::ToServer => matches!(tag, b'Q' | b'P' | b'B' | b'F' | b'd' | b'p' | b'f'),
-        Direction::ToClient => matches!(tag, b'D' | b'T' | b'd' | b'A' | b'N' | b'V' | b'R' | b'S' | b'v'),
-    }
-}
-
 /// `SQLSTATE: message`, cut to `MAX_TEXT` bytes.
 fn exception_text(f: &parser::ErrorFields<'_>) -> Option<String> {
     let mut s = Vec::with_capacity(MAX_TEXT);
@@ -319,8 +314,10 @@ impl Session {
         out.push(p.into_call(self.version.as_deref()));
     }
 
+    /// A call that got no `ReadyForQuery`: `Timeout`, unless it already
+    /// failed (an error, an unreadable answer).
     fn emit_timeout(&self, mut p: Pending, out: &mut Vec<Call>) {
-        if p.kind != Kind::Orphan {
+        if p.kind != Kind::Orphan && p.call.status == CallStatus::Ok {
             p.call.status = CallStatus::Timeout;
         }
         self.emit(p, out);
@@ -597,7 +594,15 @@ impl Session {
         }
     }
 
-    /// The one-byte answer to an `SSLRequest` or `GSSENCRequest`.
+    /// Whether the next byte towards the client answers an `SSLRequest`
+    /// or `GSSENCRequest`.
+    fn awaits_answer(&self) -> bool {
+        self.pending.front().is_some_and(|p| matches!(p.kind, Kind::Ssl | Kind::GssEnc) && !p.answered)
+    }
+
+    /// The one-byte answer to an `SSLRequest` or `GSSENCRequest`. Any
+    /// byte but the two answers is left for framing (an old server sends
+    /// an `ErrorResponse`), and the request waits for it as `Unparsed`.
     fn on_answer(&mut self, byte: u8, ts: i64, out: &mut Vec<Call>) -> bool {
         let Some(mut p) = self.pending.pop_front() else { return false };
         let key = if p.kind == Kind::Ssl { "postgresql.ssl" } else { "postgresql.gssenc" };
@@ -613,10 +618,13 @@ impl Session {
             p.call.attributes.push((key.to_owned(), "refused".to_owned()));
             true
         } else {
-            // An old server answers with an ErrorResponse: framed next.
             p.call.status = CallStatus::Unparsed;
             p.call.response_bytes = 0;
-            false
+            p.call.response_first_ts = None;
+            p.call.response_end_ts = None;
+            p.answered = true;
+            self.pending.push_front(p);
+            return false;
         };
         self.emit(p, out);
         consumed
@@ -633,9 +641,7 @@ impl Session {
     ) -> Result<Step, L7Error> {
         let d = dir_index(dir);
         let Some(&first) = rest.first() else { return Ok(Step::NeedMore) };
-        if dir == Direction::ToClient
-            && self.pending.front().is_some_and(|p| matches!(p.kind, Kind::Ssl | Kind::GssEnc))
-        {
+        if dir == Direction::ToClient && self.awaits_answer() {
             if self.on_answer(first, first_ts, out) {
                 return Ok(Step::Consumed(1));
             }
@@ -668,10 +674,12 @@ impl Session {
         if !tag_ok {
             return Err(self.malformed_error(ParseError::BadTag));
         }
+        if total > self.max_message && !parser::streamable(dir, tag) {
+            return Err(L7Error::TooLarge);
+        }
         let (body, consumed) = match rest.get(HEADER_LEN..total) {
             Some(body) => (body, total),
             None if total <= self.max_message => return Ok(Step::NeedMore),
-            None if !streamable(dir, tag) => return Err(L7Error::TooLarge),
             None if rest.len() < PREFIX.min(self.max_message) => return Ok(Step::NeedMore),
             None => {
                 self.skip[d] = total - rest.len();
@@ -720,9 +728,7 @@ impl Decoder for Session {
         if self.skip[d] > 0 {
             return Ok(pos);
         }
-        if dir == Direction::ToClient
-            && self.pending.front().is_some_and(|p| matches!(p.kind, Kind::Ssl | Kind::GssEnc))
-        {
+        if dir == Direction::ToClient && self.awaits_answer() {
             // The answer byte is a boundary.
             self.resync[d] = false;
         }
