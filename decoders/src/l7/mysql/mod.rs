@@ -112,7 +112,7 @@ pub fn probe(data: &[u8], dir: Direction, transport: Transport) -> Probe {
     match (dir, h.seq) {
         (Direction::ToServer, 0) => probe_command(p, len),
         (Direction::ToServer, 1) => {
-            if len < 32 || len > 8192 {
+            if !(32..=8192).contains(&len) {
                 return Probe::NoMatch;
             }
             if p.len() < 32 {
@@ -167,9 +167,7 @@ fn probe_command(p: &[u8], len: usize) -> Probe {
             let text = if cmd == COM_INIT_DB { body } else { query_text(body, None) };
             let head = text.get(..text.len().min(32)).unwrap_or_default();
             let first = head.iter().find(|c| !c.is_ascii_whitespace());
-            verdict(
-                looks_textual(head) && first.is_some_and(|&c| c.is_ascii_alphabetic() || c == b'(' || c == b'/'),
-            )
+            verdict(looks_textual(head) && first.is_some_and(|&c| c.is_ascii_alphabetic() || c == b'(' || c == b'/'))
         }
         _ => Probe::NoMatch,
     }

@@ -223,8 +223,7 @@ pub fn parse_handshake_response(p: &[u8]) -> Option<HandshakeResponse<'_>> {
         return None;
     }
     let capabilities = le32(p, 0)?;
-    let mut r =
-        HandshakeResponse { capabilities, ssl_request: false, user: None, database: None, auth_plugin: None };
+    let mut r = HandshakeResponse { capabilities, ssl_request: false, user: None, database: None, auth_plugin: None };
     if p.len() == 32 {
         r.ssl_request = capabilities & CLIENT_SSL != 0;
         return Some(r);

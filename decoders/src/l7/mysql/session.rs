@@ -77,12 +77,21 @@ enum Expect {
 enum Resp {
     /// No packet of the front command's response yet (or between results).
     First,
-    ColumnDefs { left: u64 },
+    ColumnDefs {
+        left: u64,
+    },
     AfterDefs,
     Rows,
-    PrepareParams { left: u16, columns: u16 },
-    PrepareAfterParams { columns: u16 },
-    PrepareColumns { left: u16 },
+    PrepareParams {
+        left: u16,
+        columns: u16,
+    },
+    PrepareAfterParams {
+        columns: u16,
+    },
+    PrepareColumns {
+        left: u16,
+    },
     PrepareAfterColumns,
     FieldList,
     Auth,
@@ -642,13 +651,7 @@ impl Session {
             let payload_len = len.min(avail);
             let payload = rest.get(HEADER_LEN..HEADER_LEN + payload_len).unwrap_or_default();
             let payload = payload.get(..payload.len().min(self.max_message)).unwrap_or_default();
-            let pkt = Packet {
-                seq: h.seq,
-                len: h.len,
-                payload,
-                first_ts: if pos == 0 { first_ts } else { ts },
-                ts,
-            };
+            let pkt = Packet { seq: h.seq, len: h.len, payload, first_ts: if pos == 0 { first_ts } else { ts }, ts };
             let continued = self.dirs[d].continued;
             self.dirs[d].continued = h.len == MAX_PACKET_LEN;
             match dir {
