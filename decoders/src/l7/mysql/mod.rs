@@ -22,8 +22,8 @@
 //! `COM_STMT_EXECUTE` with iteration count 1; `COM_QUERY`,
 //! `COM_STMT_PREPARE` and `COM_INIT_DB` followed by printable text starting
 //! with a letter, `(` or `/`), or sequence 1 and a HandshakeResponse41
-//! (PROTOCOL_41 flag, 23 zero filler bytes; 32 bytes with CLIENT_SSL for an
-//! SSLRequest). Towards the client: sequence 0 and a protocol-10 greeting
+//! (PROTOCOL_41 flag, a character set, 19 zero filler bytes — MariaDB uses
+//! the last 4 of the 23; 32 bytes with CLIENT_SSL for an SSLRequest). Towards the client: sequence 0 and a protocol-10 greeting
 //! whose server version starts with a digit, or sequence 1 and an OK packet
 //! that parses, an ERR packet with a `#` SQLSTATE, or a column count
 //! followed by a column definition (catalog `def`). The sequence id alone

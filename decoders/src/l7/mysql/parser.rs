@@ -206,12 +206,14 @@ pub struct HandshakeResponse<'a> {
 }
 
 /// Whether a payload has the fixed part of a HandshakeResponse41: the
-/// PROTOCOL_41 flag and 23 zero filler bytes after max packet size and
-/// character set.
+/// PROTOCOL_41 flag, a character set, and a zero filler after max packet
+/// size and character set (23 bytes; MariaDB keeps its extended
+/// capabilities in the last 4, so only the first 19 are checked).
 #[must_use]
 pub fn is_handshake_response(p: &[u8]) -> bool {
     le32(p, 0).is_some_and(|c| c & CLIENT_PROTOCOL_41 != 0)
-        && p.get(9..32).is_some_and(|f| f.iter().all(|&b| b == 0))
+        && p.get(9..28).is_some_and(|f| f.iter().all(|&b| b == 0))
+        && p.len() >= 32
         && p.get(8).is_some_and(|&cs| cs != 0)
 }
 

@@ -863,3 +863,26 @@ fn garbage_and_truncated_input_never_panic() {
     assert_eq!(s.malformed(), 1);
     assert!(out.is_empty());
 }
+
+/// nDPI `mysql.pcapng`: MariaDB 10.6 greeting, libmariadb 3.3.4 login
+/// (user admin) whose filler ends with MariaDB's extended capabilities.
+const MARIADB_GREETING: &str = "6a0000000a352e352e352d31302e362e31322d4d6172696144422d307562756e7475302e32322e30342e3100200000004767503d212b544800fef72d0200ff81150000000000001d0000004976374f652f59526d52313e006d7973716c5f6e61746976655f70617373776f726400";
+const MARIADB_LOGIN: &str = "d600000184a6ff200000000121000000000000000000000000000000000000001d00000061646d696e0014e38721fbab8305d547465b19e40b1ce58bdf1b8f6d7973716c5f6e61746976655f70617373776f72640084035f6f73054c696e75780c5f636c69656e745f6e616d650a6c69626d617269616462045f706964063733373831320f5f636c69656e745f76657273696f6e05332e332e34095f706c6174666f726d067838365f36340c70726f6772616d5f6e616d65056d7973716c0c5f7365727665725f686f73740e3139322e3136382e38382e323031";
+
+#[test]
+fn mariadb_login() {
+    assert_eq!(probe(&hex(MARIADB_GREETING), ToClient, Transport::Tcp), Probe::Match);
+    assert_eq!(probe(&hex(MARIADB_LOGIN), ToServer, Transport::Tcp), Probe::Match);
+    let calls = run(&[
+        (ToClient, hex(MARIADB_GREETING)),
+        (ToServer, hex(MARIADB_LOGIN)),
+        (ToClient, hex("0700000200000002000000")),
+    ]);
+    assert_eq!(calls.len(), 1);
+    let c = &calls[0];
+    assert_eq!((c.request_type.as_deref(), c.status), (Some("Login"), CallStatus::Ok));
+    assert_eq!(c.request_resource, None);
+    assert_eq!(attr(c, "mysql.user"), Some("admin"));
+    assert_eq!(attr(c, "mysql.server_version"), Some("5.5.5-10.6.12-MariaDB-0ubuntu0.22.04.1"));
+    assert_eq!(attr(c, "mysql.auth_plugin"), Some("mysql_native_password"));
+}
