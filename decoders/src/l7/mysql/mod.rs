@@ -28,7 +28,9 @@
 //! that parses, an ERR packet with a `#` SQLSTATE, or a column count
 //! followed by a column definition (catalog `def`). The sequence id alone
 //! rejects HTTP, TLS, HTTP/2, Redis, MQTT, SSH and DNS over TCP; a length
-//! of zero rejects PostgreSQL and Kafka.
+//! of zero rejects PostgreSQL and Kafka. The same packets inside the
+//! compressed protocol's 7-byte header (uncompressed length 0, payload
+//! stored as is) match too.
 //!
 //! # The call
 //!
@@ -73,8 +75,9 @@
 //! Attributes: `mysql.server_version`, `mysql.connection_id`,
 //! `mysql.user`, `mysql.auth_plugin` (Login), `mysql.ssl` (`true`: the
 //! client asked for TLS; the rest of the flow is consumed unread),
-//! `mysql.compressed` (`true`: compression negotiated; the rest of the
-//! flow is consumed unread), `mysql.statement_id` (prepare response,
+//! `mysql.compressed` (`true`: the compressed protocol, zlib, is in use:
+//! negotiated at login or recognised by the shape of the first packets;
+//! zstd is not decoded and leaves the rest of the flow unread), `mysql.statement_id` (prepare response,
 //! execute, fetch, close, reset, long data), `mysql.param_count` (prepare),
 //! `mysql.affected_rows`, `mysql.last_insert_id` (when not 0),
 //! `mysql.warnings` (when not 0), `mysql.column_count`, `mysql.row_count`,
@@ -102,6 +105,36 @@ pub fn probe(data: &[u8], dir: Direction, transport: Transport) -> Probe {
     if transport != Transport::Tcp {
         return Probe::NoMatch;
     }
+    match probe_plain(data, dir) {
+        Probe::NoMatch => probe_compressed(data, dir),
+        p => p,
+    }
+}
+
+/// The compressed protocol's 7-byte header (compressed length, sequence,
+/// uncompressed length 0: payload stored as is) around a packet that
+/// [`probe_plain`] matches and that fits in it.
+pub(super) fn probe_compressed(data: &[u8], dir: Direction) -> Probe {
+    let Some(&[c0, c1, c2, seq, u0, u1, u2]) = data.get(..7) else { return Probe::NeedMore };
+    let clen = u32::from_le_bytes([c0, c1, c2, 0]) as usize;
+    if [u0, u1, u2] != [0, 0, 0] || clen < HEADER_LEN + 1 {
+        return Probe::NoMatch;
+    }
+    match (dir, seq) {
+        (Direction::ToServer, 0) | (Direction::ToClient, 0 | 1) => {}
+        _ => return Probe::NoMatch,
+    }
+    let inner = data.get(7..).unwrap_or_default();
+    let inner = inner.get(..clen).unwrap_or(inner);
+    match parse_header(inner) {
+        Some(h) if h.len as usize + HEADER_LEN > clen => Probe::NoMatch,
+        Some(_) => probe_plain(inner, dir),
+        None => Probe::NeedMore,
+    }
+}
+
+/// [`probe`] without the compressed protocol.
+pub(super) fn probe_plain(data: &[u8], dir: Direction) -> Probe {
     let Some(h) = parse_header(data) else { return Probe::NeedMore };
     if h.len == 0 {
         return Probe::NoMatch;

@@ -8,6 +8,15 @@
 //! the rest is consumed unread as it arrives, so memory stays bounded and a
 //! large row or statement never stops the flow.
 //!
+//! Compressed protocol: negotiated at login (CLIENT_COMPRESS; it starts
+//! after the login's OK), or recognised when no greeting was seen and the
+//! first packets only parse inside a 7-byte compressed header. Each
+//! compressed packet is stored as is or zlib-inflated in 8 KiB pieces, and
+//! its bytes are framed as above (packets may span compressed packets). A
+//! compressed packet larger than `max_message_bytes` is skipped like lost
+//! bytes. zstd (CLIENT_ZSTD_COMPRESSION_ALGORITHM) is not decoded: the flow
+//! after the login is consumed unread.
+//!
 //! Client packets with sequence 0 are commands; a sequence-1 packet with
 //! the HandshakeResponse41 shape starts a `Login` call; any other client
 //! packet (auth switch answers, `LOAD DATA LOCAL` contents) is counted in
@@ -45,6 +54,9 @@
 
 use std::collections::VecDeque;
 
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+
 use super::parser::{self, parse_header, HEADER_LEN, MAX_PACKET_LEN};
 use crate::l7::{Call, CallStatus, Decoder, Direction, L7Error, L7Protocol, Probe, SessionConfig, Transport};
 
@@ -70,6 +82,15 @@ enum Expect {
     OnePacket,
     /// Authentication exchange until OK or ERR (Login, `COM_CHANGE_USER`).
     Auth,
+}
+
+/// A reusable zlib decoder (its state is large: boxed, made on first use).
+struct Inflater(Box<InflateState>);
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inflater")
+    }
 }
 
 /// Where the response being read is.
@@ -134,8 +155,20 @@ pub struct Session {
     dirs: [DirState; 2],
     /// TLS, compression or replication: the rest of the flow is not read.
     unread: bool,
-    /// Compression was asked for: once Login succeeds the flow is unread.
+    /// zlib compression was negotiated: it starts once Login succeeds.
     compress_after_login: bool,
+    /// zstd compression was negotiated: once Login succeeds the flow is
+    /// unread.
+    zstd_after_login: bool,
+    /// The compressed protocol is in use (`None`: not known yet).
+    compressed: Option<bool>,
+    /// Compressed protocol, per direction: uncompressed bytes not framed
+    /// yet, bytes of a compressed packet too large to hold still to skip,
+    /// and whether bytes were lost before the next compressed header.
+    zbuf: [Vec<u8>; 2],
+    zskip: [u64; 2],
+    zresync: [bool; 2],
+    inflater: Option<Inflater>,
     /// Server greeting: protocol version, server version, connection id.
     version: Option<String>,
     server_version: Option<String>,
@@ -192,6 +225,12 @@ impl Session {
             dirs: [DirState::default(); 2],
             unread: false,
             compress_after_login: false,
+            zstd_after_login: false,
+            compressed: None,
+            zbuf: [Vec::new(), Vec::new()],
+            zskip: [0; 2],
+            zresync: [false; 2],
+            inflater: None,
             version: None,
             server_version: None,
             connection_id: None,
@@ -238,6 +277,9 @@ impl Session {
     fn new_call(&self) -> Call {
         let mut call = Call::new(L7Protocol::Mysql);
         call.version.clone_from(&self.version);
+        if self.compressed == Some(true) {
+            call.attributes.push(("mysql.compressed".to_owned(), "true".to_owned()));
+        }
         call
     }
 
@@ -286,7 +328,10 @@ impl Session {
             self.unread = true;
             return;
         }
-        if caps & (parser::CLIENT_COMPRESS | parser::CLIENT_ZSTD_COMPRESSION) != 0 {
+        if caps & parser::CLIENT_ZSTD_COMPRESSION != 0 {
+            call.attributes.push(("mysql.compressed".to_owned(), "zstd".to_owned()));
+            self.zstd_after_login = true;
+        } else if caps & parser::CLIENT_COMPRESS != 0 {
             call.attributes.push(("mysql.compressed".to_owned(), "true".to_owned()));
             self.compress_after_login = true;
         }
@@ -406,6 +451,8 @@ impl Session {
                 self.server_version = Some(cut_text(g.server_version, 64).0);
                 self.connection_id = Some(g.connection_id);
                 self.server_caps = Some(g.capabilities);
+                // Compression, if any, starts after the login.
+                self.compressed = Some(false);
                 return;
             }
         }
@@ -586,10 +633,12 @@ impl Session {
                 if status == CallStatus::Ok {
                     p.call.response_code = Some(0);
                 }
-                let login_ok = p.expect == Expect::Auth && status == CallStatus::Ok && self.compress_after_login;
+                let login_ok = p.expect == Expect::Auth && status == CallStatus::Ok;
                 self.finish_front(status, out);
-                if login_ok {
+                if login_ok && self.zstd_after_login {
                     self.unread = true;
+                } else if login_ok && self.compress_after_login {
+                    self.compressed = Some(true);
                 }
             }
             Step::Reprocess => {
@@ -612,7 +661,9 @@ impl Session {
 
     // ---- framing --------------------------------------------------------
 
-    fn parse_stream(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> usize {
+    /// Frames packets of `data`; `inner`: `data` is the uncompressed
+    /// stream of the compressed protocol.
+    fn parse_stream(&mut self, dir: Direction, data: &[u8], ts: i64, inner: bool, out: &mut Vec<Call>) -> usize {
         let d = dir_index(dir);
         let first_ts = self.dirs[d].partial_ts.take().unwrap_or(ts);
         let mut pos = 0usize;
@@ -639,7 +690,7 @@ impl Session {
                 Sync::Nothing => return data.len(),
             }
         }
-        while !self.unread {
+        while !self.unread && (inner || self.compressed != Some(true)) {
             let Some(rest) = data.get(pos..) else { break };
             let Some(h) = parse_header(rest) else { break };
             let len = h.len as usize;
@@ -668,10 +719,126 @@ impl Session {
         if self.unread {
             return data.len();
         }
+        if !inner && self.compressed == Some(true) {
+            // Compression starts after the login's OK.
+            let rest = data.get(pos..).unwrap_or_default();
+            return pos + self.parse_compressed(dir, rest, ts, out);
+        }
         if pos < data.len() {
             self.dirs[d].partial_ts = Some(if pos == 0 { first_ts } else { ts });
         }
         pos
+    }
+
+    /// Frames compressed packets (3-byte compressed length, sequence,
+    /// 3-byte uncompressed length; 0 means stored as is) and feeds their
+    /// uncompressed bytes to the packet framing.
+    fn parse_compressed(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> usize {
+        let d = dir_index(dir);
+        let mut pos = 0usize;
+        if self.zskip[d] > 0 {
+            let n = self.zskip[d].min(data.len() as u64);
+            self.zskip[d] -= n;
+            pos = n as usize;
+            if self.zskip[d] > 0 {
+                return data.len();
+            }
+        }
+        if self.zresync[d] {
+            let rest = data.get(pos..).unwrap_or_default();
+            match find_sync_compressed(rest, dir) {
+                Sync::At(off) => {
+                    self.zresync[d] = false;
+                    pos += off;
+                }
+                Sync::NeedMore(off) => return pos + off,
+                Sync::Nothing => return data.len(),
+            }
+        }
+        while let Some(&[c0, c1, c2, _seq, u0, u1, u2]) = data.get(pos..pos + 7) {
+            let clen = u32::from_le_bytes([c0, c1, c2, 0]) as usize;
+            let ulen = u32::from_le_bytes([u0, u1, u2, 0]);
+            if clen > self.max_message {
+                // Too large to hold: skipped, and the packets in it lost.
+                let avail = data.len() - pos - 7;
+                self.lose_bytes(dir);
+                if avail >= clen {
+                    pos += 7 + clen;
+                    continue;
+                }
+                self.zskip[d] = (clen - avail) as u64;
+                return data.len();
+            }
+            let Some(payload) = data.get(pos + 7..pos + 7 + clen) else { break };
+            if ulen == 0 {
+                self.feed_inner(dir, payload, ts, out);
+            } else {
+                self.inflate_inner(dir, payload, ts, out);
+            }
+            pos += 7 + clen;
+            if self.unread {
+                return data.len();
+            }
+        }
+        pos
+    }
+
+    /// Uncompressed bytes: appended to the direction's buffer and framed.
+    fn feed_inner(&mut self, dir: Direction, bytes: &[u8], ts: i64, out: &mut Vec<Call>) {
+        let d = dir_index(dir);
+        let mut buf = std::mem::take(&mut self.zbuf[d]);
+        buf.extend_from_slice(bytes);
+        let n = self.parse_stream(dir, &buf, ts, true, out);
+        buf.drain(..n.min(buf.len()));
+        self.zbuf[d] = buf;
+    }
+
+    /// Inflates a zlib payload in 8 KiB pieces, framing each as it comes:
+    /// a large result set never sits whole in memory.
+    fn inflate_inner(&mut self, dir: Direction, payload: &[u8], ts: i64, out: &mut Vec<Call>) {
+        let Inflater(mut state) =
+            self.inflater.take().unwrap_or_else(|| Inflater(InflateState::new_boxed(DataFormat::Zlib)));
+        state.reset(DataFormat::Zlib);
+        let mut chunk = [0u8; 8192];
+        let mut input = payload;
+        loop {
+            let r = inflate(&mut state, input, &mut chunk, MZFlush::None);
+            input = input.get(r.bytes_consumed..).unwrap_or_default();
+            if let Some(piece) = chunk.get(..r.bytes_written).filter(|p| !p.is_empty()) {
+                self.feed_inner(dir, piece, ts, out);
+            }
+            match r.status {
+                Ok(MZStatus::StreamEnd) => break,
+                Ok(_) if r.bytes_consumed == 0 && r.bytes_written == 0 => {
+                    // Stuck: the zlib stream is cut short.
+                    self.lose_bytes(dir);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    self.malformed += 1;
+                    self.lose_bytes(dir);
+                    break;
+                }
+            }
+        }
+        self.inflater = Some(Inflater(state));
+    }
+
+    /// Bytes of the packet stream of `dir` were lost: framing restarts at
+    /// the next recognisable packet, and a response being read ends as
+    /// unparsed.
+    fn lose_bytes(&mut self, dir: Direction) {
+        let d = dir_index(dir);
+        self.dirs[d] = DirState { resync: true, ..DirState::default() };
+        self.zbuf[d].clear();
+        if dir == Direction::ToClient && self.pending.front().is_some_and(|p| p.started) {
+            self.resp = Resp::First;
+            if let Some(mut p) = self.pending.pop_front() {
+                push_once(&mut p.call, "mysql.incomplete", "true");
+                self.gap_calls.push(finish_call(p, CallStatus::Unparsed));
+            }
+        }
     }
 }
 
@@ -868,7 +1035,27 @@ fn find_sync(data: &[u8], dir: Direction) -> Sync {
         if !plausible {
             continue;
         }
-        match super::probe(rest, dir, Transport::Tcp) {
+        match super::probe_plain(rest, dir) {
+            Probe::Match => return Sync::At(off),
+            Probe::NeedMore => return Sync::NeedMore(off),
+            Probe::NoMatch => {}
+        }
+    }
+    Sync::Nothing
+}
+
+/// The first offset where a compressed packet starts: one that probes as
+/// MySQL, or a header with a non-zero uncompressed length followed by a
+/// zlib header (RFC 1950 §2.2: method 8, window up to 32K, FCHECK).
+fn find_sync_compressed(data: &[u8], dir: Direction) -> Sync {
+    for off in 0..data.len() {
+        let Some(rest) = data.get(off..) else { break };
+        let Some(&[_, _, _, _, u0, u1, u2, cmf, flg]) = rest.get(..9) else { return Sync::NeedMore(off) };
+        let zlib = [u0, u1, u2] != [0, 0, 0] && cmf == 0x78 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0;
+        if zlib {
+            return Sync::At(off);
+        }
+        match super::probe_compressed(rest, dir) {
             Probe::Match => return Sync::At(off),
             Probe::NeedMore => return Sync::NeedMore(off),
             Probe::NoMatch => {}
@@ -883,21 +1070,32 @@ impl Decoder for Session {
         if self.unread {
             return Ok(data.len());
         }
-        Ok(self.parse_stream(dir, data, ts, out))
+        if self.compressed.is_none() {
+            // No greeting seen: the first packets' shape tells.
+            self.compressed = match super::probe_plain(data, dir) {
+                Probe::Match => Some(false),
+                _ => match super::probe_compressed(data, dir) {
+                    Probe::Match => Some(true),
+                    _ => None,
+                },
+            };
+        }
+        let n = if self.compressed == Some(true) {
+            self.parse_compressed(dir, data, ts, out)
+        } else {
+            self.parse_stream(dir, data, ts, false, out)
+        };
+        out.append(&mut self.gap_calls);
+        Ok(n)
     }
 
     fn on_gap(&mut self, dir: Direction, _len: u32) {
-        let d = dir_index(dir);
-        self.dirs[d] = DirState { resync: true, ..DirState::default() };
-        if dir == Direction::ToClient && self.pending.front().is_some_and(|p| p.started) {
-            // The rest of this response is lost: it ends at the next
-            // `parse` or `finish` as unparsed.
-            self.resp = Resp::First;
-            if let Some(mut p) = self.pending.pop_front() {
-                push_once(&mut p.call, "mysql.incomplete", "true");
-                self.gap_calls.push(finish_call(p, CallStatus::Unparsed));
-            }
+        if self.compressed == Some(true) {
+            let d = dir_index(dir);
+            self.zresync[d] = true;
+            self.zskip[d] = 0;
         }
+        self.lose_bytes(dir);
     }
 
     fn expire(&mut self, older_than: i64, out: &mut Vec<Call>) {
@@ -928,5 +1126,6 @@ impl Decoder for Session {
         }
         self.resp = Resp::First;
         self.dirs = [DirState::default(); 2];
+        self.zbuf = [Vec::new(), Vec::new()];
     }
 }

@@ -573,9 +573,9 @@ fn ssl_request_leaves_the_rest_unread() {
 }
 
 #[test]
-fn compression_leaves_the_rest_unread() {
+fn zstd_compression_leaves_the_rest_unread() {
     let mut l = hex(LOGIN);
-    l[4] |= 0x20; // CLIENT_COMPRESS
+    l[7] |= 0x04; // CLIENT_ZSTD_COMPRESSION_ALGORITHM
     let mut s = session();
     let calls = run_on(
         &mut s,
@@ -588,7 +588,7 @@ fn compression_leaves_the_rest_unread() {
     );
     assert!(s.is_unread());
     assert_eq!(calls.len(), 1);
-    assert_eq!(attr(&calls[0], "mysql.compressed"), Some("true"));
+    assert_eq!(attr(&calls[0], "mysql.compressed"), Some("zstd"));
 }
 
 #[test]
@@ -885,4 +885,124 @@ fn mariadb_login() {
     assert_eq!(attr(c, "mysql.user"), Some("admin"));
     assert_eq!(attr(c, "mysql.server_version"), Some("5.5.5-10.6.12-MariaDB-0ubuntu0.22.04.1"));
     assert_eq!(attr(c, "mysql.auth_plugin"), Some("mysql_native_password"));
+}
+
+// ---- compressed protocol ------------------------------------------------
+
+/// DeepFlow `mysql-use.pcap`: `use \`test\`` and its OK, each inside a
+/// compressed packet stored as is (uncompressed length 0).
+const COMPRESSED_USE: &str = "0f0000000000000b0000000375736520607465737460";
+const COMPRESSED_OK: &str = "0b0000010000000700000100000002000000";
+
+/// Wraps bytes in compressed packets of at most `max` bytes each, stored
+/// as is.
+fn stored(bytes: &[u8], max: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (i, c) in bytes.chunks(max).enumerate() {
+        v.extend_from_slice(&u32::try_from(c.len()).expect("short").to_le_bytes()[..3]);
+        v.push(i as u8);
+        v.extend_from_slice(&[0, 0, 0]);
+        v.extend_from_slice(c);
+    }
+    v
+}
+
+/// A zlib stream of `bytes` with stored (uncompressed) deflate blocks:
+/// RFC 1950 header, RFC 1951 §3.2.4 blocks, Adler-32.
+fn zlib_stored(bytes: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x78, 0x01];
+    let chunks: Vec<&[u8]> = bytes.chunks(65_535).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        v.push(u8::from(i + 1 == chunks.len()));
+        let n = u16::try_from(c.len()).expect("block");
+        v.extend_from_slice(&n.to_le_bytes());
+        v.extend_from_slice(&(!n).to_le_bytes());
+        v.extend_from_slice(c);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in bytes {
+        a = (a + u32::from(x)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    v.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    v
+}
+
+fn zlib_packet(seq: u8, bytes: &[u8]) -> Vec<u8> {
+    let z = zlib_stored(bytes);
+    let mut v = u32::try_from(z.len()).expect("short").to_le_bytes()[..3].to_vec();
+    v.push(seq);
+    v.extend_from_slice(&u32::try_from(bytes.len()).expect("short").to_le_bytes()[..3]);
+    v.extend(z);
+    v
+}
+
+#[test]
+fn compressed_recognised_mid_connection() {
+    assert_eq!(probe(&hex(COMPRESSED_USE), ToServer, Transport::Tcp), Probe::Match);
+    assert_eq!(probe(&hex(COMPRESSED_OK), ToClient, Transport::Tcp), Probe::Match);
+    let calls = run(&[(ToServer, hex(COMPRESSED_USE)), (ToClient, hex(COMPRESSED_OK))]);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].request_type.as_deref(), Some("COM_QUERY"));
+    assert_eq!(calls[0].request_resource.as_deref(), Some("use `test`"));
+    assert_eq!(calls[0].status, CallStatus::Ok);
+    assert_eq!(attr(&calls[0], "mysql.compressed"), Some("true"));
+}
+
+#[test]
+fn compressed_after_login_with_zlib_and_split_packets() {
+    let mut l = hex(LOGIN);
+    l[4] |= 0x20; // CLIENT_COMPRESS
+    let rs = result_set(&["a", "b"], &[&["1", "x"], &["2", "y"], &["3", "z"]], true, 2);
+    // The result set inflates from two compressed packets, cut mid-packet.
+    let (r1, r2) = rs.split_at(37);
+    let mut resp = zlib_packet(1, r1);
+    resp.extend(zlib_packet(2, r2));
+    let script = vec![
+        (ToClient, hex(GREETING)),
+        (ToServer, l),
+        (ToClient, ok(2, 0, 0, 2, 0)),
+        (ToServer, stored(&query("select a, b from t"), 10)),
+        (ToClient, resp),
+        (ToServer, stored(&command(parser::COM_PING, b""), 64)),
+        (ToClient, zlib_packet(1, &ok(1, 0, 0, 2, 0))),
+    ];
+    let whole = run(&script);
+    assert_eq!(whole.len(), 3, "{whole:#?}");
+    assert_eq!(attr(&whole[0], "mysql.compressed"), Some("true"));
+    assert_eq!(whole[1].request_resource.as_deref(), Some("select a, b from t"));
+    assert_eq!(attr(&whole[1], "mysql.row_count"), Some("3"));
+    assert_eq!(attr(&whole[1], "mysql.compressed"), Some("true"));
+    assert_eq!(whole[2].request_type.as_deref(), Some("COM_PING"));
+    assert_eq!(whole[2].status, CallStatus::Ok);
+    // Split anywhere: the same calls.
+    for (i, (dir, bytes)) in script.iter().enumerate().skip(3) {
+        for cut in 1..bytes.len() {
+            let mut s = script.clone();
+            s[i] = (*dir, bytes[..cut].to_vec());
+            s.insert(i + 1, (*dir, bytes[cut..].to_vec()));
+            assert_eq!(summary(&run(&s)), summary(&whole), "message {i} split at {cut}");
+        }
+    }
+}
+
+#[test]
+fn compressed_gap_and_garbage() {
+    let mut s = session();
+    let mut out = run_on(&mut s, &[(ToServer, hex(COMPRESSED_USE)), (ToClient, hex(COMPRESSED_OK))]);
+    s.on_gap(ToServer, 10);
+    let mut junk = vec![1, 2, 3];
+    junk.extend(stored(&command(parser::COM_PING, b""), 64));
+    out.extend(run_on(&mut s, &[(ToServer, junk), (ToClient, zlib_packet(1, &ok(1, 0, 0, 2, 0)))]));
+    // A corrupt zlib stream is counted and skipped.
+    let mut bad = zlib_packet(1, &ok(1, 0, 0, 2, 0));
+    let n = bad.len();
+    bad[n - 3] ^= 0xff;
+    out.extend(run_on(&mut s, &[(ToServer, stored(&query("select 1"), 64)), (ToClient, bad)]));
+    s.finish(0, &mut out);
+    assert_eq!(out.len(), 3, "{out:#?}");
+    assert_eq!(out[1].request_type.as_deref(), Some("COM_PING"));
+    assert_eq!(out[1].status, CallStatus::Ok);
+    assert_eq!(out[2].request_resource.as_deref(), Some("select 1"));
+    assert!(s.malformed() >= 1);
 }
