@@ -773,7 +773,7 @@ impl Session {
             if ulen == 0 {
                 self.feed_inner(dir, payload, ts, out);
             } else {
-                self.inflate_inner(dir, payload, ts, out);
+                self.inflate_inner(dir, payload, ulen as usize, ts, out);
             }
             pos += 7 + clen;
             if self.unread {
@@ -794,16 +794,24 @@ impl Session {
     }
 
     /// Inflates a zlib payload in 8 KiB pieces, framing each as it comes:
-    /// a large result set never sits whole in memory.
-    fn inflate_inner(&mut self, dir: Direction, payload: &[u8], ts: i64, out: &mut Vec<Call>) {
+    /// a large result set never sits whole in memory. Output beyond the
+    /// declared uncompressed length `ulen` (a zip bomb) is not read.
+    fn inflate_inner(&mut self, dir: Direction, payload: &[u8], ulen: usize, ts: i64, out: &mut Vec<Call>) {
         let Inflater(mut state) =
             self.inflater.take().unwrap_or_else(|| Inflater(InflateState::new_boxed(DataFormat::Zlib)));
         state.reset(DataFormat::Zlib);
         let mut chunk = [0u8; 8192];
         let mut input = payload;
+        let mut written = 0usize;
         loop {
             let r = inflate(&mut state, input, &mut chunk, MZFlush::None);
             input = input.get(r.bytes_consumed..).unwrap_or_default();
+            written += r.bytes_written;
+            if written > ulen {
+                self.malformed += 1;
+                self.lose_bytes(dir);
+                break;
+            }
             if let Some(piece) = chunk.get(..r.bytes_written).filter(|p| !p.is_empty()) {
                 self.feed_inner(dir, piece, ts, out);
             }
@@ -859,6 +867,9 @@ enum Step {
 /// An OK packet after a command: affected rows, and more results.
 fn ok_step(p: &mut Pending, payload: &[u8]) -> Step {
     let Some(ok) = parser::parse_ok(payload) else { return Step::Done(CallStatus::Unparsed) };
+    if p.expect == Expect::Auth {
+        return Step::Done(CallStatus::Ok);
+    }
     let attrs = &mut p.call.attributes;
     attrs.retain(|(k, _)| k != "mysql.affected_rows" && k != "mysql.last_insert_id" && k != "mysql.warnings");
     attrs.push(("mysql.affected_rows".to_owned(), ok.affected_rows.to_string()));

@@ -1006,3 +1006,16 @@ fn compressed_gap_and_garbage() {
     assert_eq!(out[2].request_resource.as_deref(), Some("select 1"));
     assert!(s.malformed() >= 1);
 }
+
+#[test]
+fn compressed_output_beyond_declared_length_is_not_read() {
+    let mut s = session();
+    let mut out = run_on(&mut s, &[(ToServer, hex(COMPRESSED_USE))]);
+    let mut bomb = zlib_packet(1, &ok(1, 0, 0, 2, 0));
+    bomb[4] = 3; // declares 3 bytes, inflates to 11
+    out.extend(run_on(&mut s, &[(ToClient, bomb)]));
+    assert_eq!(s.malformed(), 1);
+    s.finish(0, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, CallStatus::Timeout);
+}
