@@ -63,7 +63,8 @@
 //! - `response_exception`: `SQLSTATE message` of an ERR (`42000 You have an
 //!   error…`), or the message alone without SQLSTATE, cut to 256 bytes.
 //! - `request_bytes`/`response_bytes`: whole packets, headers included,
-//!   continuation packets and auth exchange packets too.
+//!   continuation packets and auth exchange packets too; with the
+//!   compressed protocol, those of the uncompressed packets.
 //! - Calls without a response: `COM_QUIT`, `COM_STMT_CLOSE`,
 //!   `COM_STMT_SEND_LONG_DATA` (status `Ok`, no response fields), the
 //!   SSLRequest `Login` and the binlog dump commands (the flow after them is
