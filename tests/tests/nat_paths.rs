@@ -263,3 +263,36 @@ fn nat_paths_sql_agrees_on_duckdb_and_spark() {
         panic!("pyspark is missing: scripts/setup.sh --test installs it");
     }
 }
+
+/// `flowtrail path --status 404` on the wrong-backend capture names the
+/// backend that really answered, for each 404 the client got.
+#[test]
+fn path_names_the_backend_that_answered_404() {
+    let set = root().join("pcaps/nat/proxy_404");
+    let out = Scratch::new("nat-path");
+    run(&pcaps_of(&set), &out.0, true);
+    let q = flowtrail::nat::path::PathQuery { status: Some(404), ..Default::default() };
+    let chains = flowtrail::nat::path::select(&out.0, &q).expect("select");
+    let truth = read_tsv(&set.join("truth.tsv"));
+    let want: BTreeSet<(String, String)> = truth
+        .iter()
+        .filter(|r| r["b_response_code"] == "404")
+        .map(|r| (r["a_resource"].clone(), format!("{}:{}", r["b_server_ip"], r["b_server_port"])))
+        .collect();
+    assert_eq!(want.len(), 5, "the capture has five 404s");
+    let got: BTreeSet<(String, String)> = chains
+        .iter()
+        .map(|c| {
+            let l = c.links.last().unwrap();
+            (l.a_resource.clone().unwrap(), format!("{}:{}", l.b_server_ip, l.b_server_port))
+        })
+        .collect();
+    assert_eq!(got, want);
+    let mut text = Vec::new();
+    flowtrail::nat::path::print_paths(&out.0, &q, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    println!("{text}");
+    let answered: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("answered by")).collect();
+    assert_eq!(answered.len(), 5);
+    assert!(answered.iter().all(|l| l.ends_with("with 404") && l.contains("backend")), "{answered:?}");
+}
