@@ -89,7 +89,7 @@
 //!   calls; `finish` turns every waiting request into one.
 //! - Never panics; memory per session is bounded by `max_pending` calls.
 
-mod parser;
+pub(crate) mod parser;
 mod session;
 #[cfg(test)]
 mod tests;
