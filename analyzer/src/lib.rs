@@ -5,6 +5,7 @@
 //! `decoders::wire::dissect` → `Packet` → `analyzer::flow::FlowTable` →
 //! `records::FlowRecord` → `sink::ParquetSink`.
 
+pub mod dataset;
 pub mod defrag;
 pub mod flow;
 pub mod nat;

@@ -88,10 +88,16 @@ pub trait Column {
     fn data_type() -> DataType;
     fn builder(capacity: usize) -> Self::Builder;
     fn append(b: &mut Self::Builder, v: &Self);
+    /// Reads row `row` of a column of this type back (the default value
+    /// for a null, or for a column of another type: files of an older
+    /// schema version may lack it).
+    fn read(col: &dyn Array, row: usize) -> Self
+    where
+        Self: Sized;
 }
 
 macro_rules! column {
-    ($ty:ty, $builder:ident, $dt:expr, $name:literal, |$b:ident, $v:ident| $some:expr, $optname:literal) => {
+    ($ty:ty, $builder:ident, $arr:ty, $dt:expr, $name:literal, |$b:ident, $v:ident| $some:expr, $optname:literal) => {
         impl Column for $ty {
             type Builder = $builder;
             const TYPE_NAME: &'static str = $name;
@@ -104,6 +110,9 @@ macro_rules! column {
             }
             fn append($b: &mut $builder, $v: &$ty) {
                 $some
+            }
+            fn read(col: &dyn Array, row: usize) -> $ty {
+                <Option<$ty> as Column>::read(col, row).unwrap_or_default()
             }
         }
         impl Column for Option<$ty> {
@@ -122,14 +131,26 @@ macro_rules! column {
                     None => b.append_null(),
                 }
             }
+            fn read(col: &dyn Array, row: usize) -> Option<$ty> {
+                let a = col.as_any().downcast_ref::<$arr>()?;
+                (row < a.len() && !a.is_null(row)).then(|| a.value(row))
+            }
         }
     };
 }
 
-column!(i64, Int64Builder, DataType::Int64, "int64", |b, v| b.append_value(*v), "int64?");
-column!(i32, Int32Builder, DataType::Int32, "int32", |b, v| b.append_value(*v), "int32?");
-column!(f64, Float64Builder, DataType::Float64, "float64", |b, v| b.append_value(*v), "float64?");
-column!(bool, BooleanBuilder, DataType::Boolean, "bool", |b, v| b.append_value(*v), "bool?");
+column!(i64, Int64Builder, arrow_array::Int64Array, DataType::Int64, "int64", |b, v| b.append_value(*v), "int64?");
+column!(i32, Int32Builder, arrow_array::Int32Array, DataType::Int32, "int32", |b, v| b.append_value(*v), "int32?");
+column!(
+    f64,
+    Float64Builder,
+    arrow_array::Float64Array,
+    DataType::Float64,
+    "float64",
+    |b, v| b.append_value(*v),
+    "float64?"
+);
+column!(bool, BooleanBuilder, arrow_array::BooleanArray, DataType::Boolean, "bool", |b, v| b.append_value(*v), "bool?");
 
 impl Column for String {
     type Builder = StringBuilder;
@@ -143,6 +164,9 @@ impl Column for String {
     }
     fn append(b: &mut StringBuilder, v: &String) {
         b.append_value(v);
+    }
+    fn read(col: &dyn Array, row: usize) -> String {
+        <Option<String> as Column>::read(col, row).unwrap_or_default()
     }
 }
 
@@ -158,6 +182,10 @@ impl Column for Option<String> {
     }
     fn append(b: &mut StringBuilder, v: &Option<String>) {
         b.append_option(v.as_deref());
+    }
+    fn read(col: &dyn Array, row: usize) -> Option<String> {
+        let a = col.as_any().downcast_ref::<arrow_array::StringArray>()?;
+        (row < a.len() && !a.is_null(row)).then(|| a.value(row).to_string())
     }
 }
 
@@ -181,6 +209,19 @@ impl Column for Vec<(String, String)> {
         }
         b.append(true).expect("keys and values appended in pairs");
     }
+    fn read(col: &dyn Array, row: usize) -> Self {
+        let Some(m) = col.as_any().downcast_ref::<arrow_array::MapArray>() else { return Vec::new() };
+        if row >= m.len() || m.is_null(row) {
+            return Vec::new();
+        }
+        let entries = m.value(row);
+        let keys = entries.column(0).as_any().downcast_ref::<arrow_array::StringArray>();
+        let values = entries.column(1).as_any().downcast_ref::<arrow_array::StringArray>();
+        match (keys, values) {
+            (Some(k), Some(v)) => (0..k.len()).map(|i| (k.value(i).to_string(), v.value(i).to_string())).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One documented column of a record kind.
@@ -198,6 +239,11 @@ pub trait Columns {
     fn schema() -> Arc<Schema>;
     /// Builds one Arrow batch from records in the given order.
     fn to_batch(rows: &[&Self]) -> RecordBatch
+    where
+        Self: Sized;
+    /// Reads records back from a batch (by column name; a missing column
+    /// gives default values).
+    fn from_batch(batch: &RecordBatch, out: &mut Vec<Self>)
     where
         Self: Sized;
 }
@@ -258,6 +304,17 @@ macro_rules! record {
                 ];
                 ::arrow_array::RecordBatch::try_new(<Self as $crate::records::Columns>::schema(), columns)
                     .expect("builders follow the schema they were generated with")
+            }
+
+            fn from_batch(batch: &::arrow_array::RecordBatch, out: &mut Vec<Self>) {
+                let null = ::arrow_array::new_null_array(&::arrow_schema::DataType::Null, batch.num_rows());
+                $( let $field = batch.column_by_name(stringify!($field)).unwrap_or(&null); )*
+                out.reserve(batch.num_rows());
+                for row in 0..batch.num_rows() {
+                    out.push($name {
+                        $( $field: <$ty as $crate::records::Column>::read($field.as_ref(), row), )*
+                    });
+                }
             }
         }
     };
