@@ -96,22 +96,51 @@ impl NatConfig {
     }
 }
 
+/// An address as correlation keeps it: no allocation, compared and hashed
+/// as a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ip(pub std::net::IpAddr);
+
+impl Default for Ip {
+    fn default() -> Self {
+        Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+}
+
+impl std::fmt::Display for Ip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Ip {
+    /// Parses a record's address column (unspecified when it does not parse).
+    #[must_use]
+    pub fn parse(s: &str) -> Ip {
+        s.parse().map(Ip).unwrap_or_default()
+    }
+}
+
+/// Strings that repeat across records (capture points, protocol names),
+/// shared instead of allocated per record.
+pub type Name = std::sync::Arc<str>;
+
 /// A flow as correlation sees it (its first record).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FlowObs {
     pub flow_id: i64,
-    pub point: String,
+    pub point: Name,
     pub start_ns: i64,
-    pub l4: String,
-    pub client_ip: String,
+    pub l4: Name,
+    pub client_ip: Ip,
     pub client_port: i32,
-    pub server_ip: String,
+    pub server_ip: Ip,
     pub server_port: i32,
     pub client_isn: Option<i64>,
     pub server_isn: Option<i64>,
     pub syn_ip_id: Option<i32>,
     pub syn_tsval: Option<i64>,
-    pub toa: Option<(String, i32)>,
+    pub toa: Option<(Ip, i32)>,
     pub client_hash: Option<i64>,
     pub server_hash: Option<i64>,
 }
@@ -121,17 +150,17 @@ pub struct FlowObs {
 pub struct CallObs {
     pub call_id: i64,
     pub flow_id: i64,
-    pub point: String,
+    pub point: Name,
     /// First byte of the request (or of the response without request).
     pub start_ns: i64,
     /// Last byte of the response, `None` without response.
     pub end_ns: Option<i64>,
     pub has_request: bool,
-    pub l4: String,
-    pub l7: String,
-    pub client_ip: String,
+    pub l4: Name,
+    pub l7: Name,
+    pub client_ip: Ip,
     pub client_port: i32,
-    pub server_ip: String,
+    pub server_ip: Ip,
     pub server_port: i32,
     pub request_type: Option<String>,
     pub resource: Option<String>,
@@ -158,15 +187,15 @@ pub struct NatStats {
 
 trait Tuple {
     fn point(&self) -> &str;
-    fn tuple(&self) -> (&str, i32, &str, i32);
+    fn tuple(&self) -> (Ip, i32, Ip, i32);
 }
 
 impl Tuple for FlowObs {
     fn point(&self) -> &str {
         &self.point
     }
-    fn tuple(&self) -> (&str, i32, &str, i32) {
-        (&self.client_ip, self.client_port, &self.server_ip, self.server_port)
+    fn tuple(&self) -> (Ip, i32, Ip, i32) {
+        (self.client_ip, self.client_port, self.server_ip, self.server_port)
     }
 }
 
@@ -174,8 +203,8 @@ impl Tuple for CallObs {
     fn point(&self) -> &str {
         &self.point
     }
-    fn tuple(&self) -> (&str, i32, &str, i32) {
-        (&self.client_ip, self.client_port, &self.server_ip, self.server_port)
+    fn tuple(&self) -> (Ip, i32, Ip, i32) {
+        (self.client_ip, self.client_port, self.server_ip, self.server_port)
     }
 }
 
@@ -292,7 +321,7 @@ impl Linker {
     fn by_isn(&mut self, flows: &[FlowObs], emit_from: i64, links: &mut Vec<Link>) {
         let mut groups: HashMap<i64, Vec<usize>> = HashMap::new();
         for (i, f) in flows.iter().enumerate() {
-            if let (Some(isn), "tcp") = (f.client_isn, f.l4.as_str()) {
+            if let (Some(isn), "tcp") = (f.client_isn, &*f.l4) {
                 groups.entry(isn).or_default().push(i);
             }
         }
@@ -358,10 +387,10 @@ impl Linker {
         if !flows.iter().any(|f| f.toa.is_some()) {
             return;
         }
-        let mut by_client: HashMap<(&str, i32), Vec<usize>> = HashMap::new();
+        let mut by_client: HashMap<(Ip, i32), Vec<usize>> = HashMap::new();
         for (i, f) in flows.iter().enumerate() {
-            if f.l4 == "tcp" {
-                by_client.entry((f.client_ip.as_str(), f.client_port)).or_default().push(i);
+            if &*f.l4 == "tcp" {
+                by_client.entry((f.client_ip, f.client_port)).or_default().push(i);
             }
         }
         let window = self.cfg.isn_window_ns + self.cfg.max_skew_ns;
@@ -372,7 +401,7 @@ impl Linker {
                 continue;
             }
             let cands: Vec<usize> = by_client
-                .get(&(ip.as_str(), *port))
+                .get(&(*ip, *port))
                 .map(|v| {
                     v.iter()
                         .copied()
@@ -410,7 +439,7 @@ impl Linker {
         let flow_index: HashMap<i64, usize> = flows.iter().enumerate().map(|(i, f)| (f.flow_id, i)).collect();
         let mut groups: HashMap<(i64, &str, &str), Vec<usize>> = HashMap::new();
         for (i, c) in calls.iter().enumerate() {
-            if let (Some(id), "dns", "udp", true) = (c.dns_id, c.l7.as_str(), c.l4.as_str(), c.has_request) {
+            if let (Some(id), "dns", "udp", true) = (c.dns_id, &*c.l7, &*c.l4, c.has_request) {
                 let key = (id, c.resource.as_deref().unwrap_or(""), c.request_type.as_deref().unwrap_or(""));
                 groups.entry(key).or_default().push(i);
             }
@@ -465,7 +494,7 @@ impl Linker {
         let mut groups: HashMap<(&str, i64), Vec<usize>> = HashMap::new();
         for (i, f) in flows.iter().enumerate() {
             if let Some(h) = f.client_hash {
-                groups.entry((f.l4.as_str(), h)).or_default().push(i);
+                groups.entry((&*f.l4, h)).or_default().push(i);
             }
         }
         let window = self.cfg.payload_window_ns + self.cfg.max_skew_ns;
@@ -531,7 +560,7 @@ impl Linker {
     }
 
     fn l7_candidate(c: &CallObs) -> bool {
-        c.has_request && !matches!(c.l7.as_str(), "dns" | "tls")
+        c.has_request && !matches!(&*c.l7, "dns" | "tls")
     }
 
     fn by_request_id(&mut self, calls: &[CallObs], emit_from: i64, links: &mut Vec<Link>) {
@@ -672,7 +701,7 @@ impl Linker {
                     b_start_ns: b.start_ns,
                     b_resource: b.resource.clone(),
                     b_response_code: b.response_code,
-                    l4_protocol: b.l4.clone(),
+                    l4_protocol: b.l4.to_string(),
                     ..sides(a, b)
                 }
             } else {
@@ -694,7 +723,7 @@ impl Linker {
                     b_start_ns: b.start_ns,
                     b_resource: cb.and_then(|c| c.resource.clone()),
                     b_response_code: cb.and_then(|c| c.response_code),
-                    l4_protocol: b.l4.clone(),
+                    l4_protocol: b.l4.to_string(),
                     ..sides(a, b)
                 }
             };

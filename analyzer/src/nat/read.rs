@@ -13,7 +13,24 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::{CallObs, FlowObs, Linker, NatConfig, NatStats};
+use super::{CallObs, FlowObs, Ip, Linker, Name, NatConfig, NatStats};
+
+/// Shares the strings that repeat across records (capture points,
+/// protocol names) instead of allocating one per record.
+#[derive(Default)]
+pub struct Names(hashbrown::HashSet<Name>);
+
+impl Names {
+    pub fn get(&mut self, s: Option<&str>) -> Name {
+        let s = s.unwrap_or_default();
+        if let Some(n) = self.0.get(s) {
+            return n.clone();
+        }
+        let n: Name = s.into();
+        self.0.insert(n.clone());
+        n
+    }
+}
 use crate::records::NatPathRecord;
 use crate::sink::ParquetSink;
 
@@ -116,8 +133,14 @@ impl<'a> Cols<'a> {
         (!a.is_null(row)).then(|| a.value(row))
     }
     fn str(&self, name: &str, row: usize) -> Option<String> {
+        self.s(name, row).map(str::to_string)
+    }
+    fn s(&self, name: &str, row: usize) -> Option<&'a str> {
         let a = self.strs.iter().find(|(n, _)| *n == name)?.1?;
-        (!a.is_null(row)).then(|| a.value(row).to_string())
+        (!a.is_null(row)).then(|| a.value(row))
+    }
+    fn ip(&self, name: &str, row: usize) -> Ip {
+        self.s(name, row).map(Ip::parse).unwrap_or_default()
     }
     /// A value of the `attributes` map.
     fn attr(&self, key: &str, row: usize) -> Option<String> {
@@ -153,7 +176,7 @@ const FLOW_COLUMNS: &[&str] = &[
 ];
 
 /// The first record of each flow in `files` (later period records repeat it).
-pub fn read_flows(files: &[PathBuf], out: &mut Vec<FlowObs>) -> anyhow::Result<()> {
+pub fn read_flows(files: &[PathBuf], names: &mut Names, out: &mut Vec<FlowObs>) -> anyhow::Result<()> {
     for f in files {
         for b in batches(f, FLOW_COLUMNS)? {
             let b = b?;
@@ -165,18 +188,18 @@ pub fn read_flows(files: &[PathBuf], out: &mut Vec<FlowObs>) -> anyhow::Result<(
                 }
                 out.push(FlowObs {
                     flow_id: c.i64("flow_id", r).unwrap_or_default(),
-                    point: c.str("capture_point", r).unwrap_or_default(),
+                    point: names.get(c.s("capture_point", r)),
                     start_ns: start,
-                    l4: c.str("l4_protocol", r).unwrap_or_default(),
-                    client_ip: c.str("client_ip", r).unwrap_or_default(),
+                    l4: names.get(c.s("l4_protocol", r)),
+                    client_ip: c.ip("client_ip", r),
                     client_port: c.i32("client_port", r).unwrap_or_default(),
-                    server_ip: c.str("server_ip", r).unwrap_or_default(),
+                    server_ip: c.ip("server_ip", r),
                     server_port: c.i32("server_port", r).unwrap_or_default(),
                     client_isn: c.i64("client_isn", r),
                     server_isn: c.i64("server_isn", r),
                     syn_ip_id: c.i32("syn_ip_id", r),
                     syn_tsval: c.i64("syn_tsval", r),
-                    toa: c.str("toa_client_ip", r).zip(c.i32("toa_client_port", r)),
+                    toa: c.s("toa_client_ip", r).map(Ip::parse).zip(c.i32("toa_client_port", r)),
                     client_hash: c.i64("client_payload_hash", r),
                     server_hash: c.i64("server_payload_hash", r),
                 });
@@ -209,26 +232,26 @@ const CALL_COLUMNS: &[&str] = &[
     "attributes",
 ];
 
-pub fn read_calls(files: &[PathBuf], out: &mut Vec<CallObs>) -> anyhow::Result<()> {
+pub fn read_calls(files: &[PathBuf], names: &mut Names, out: &mut Vec<CallObs>) -> anyhow::Result<()> {
     for f in files {
         for b in batches(f, CALL_COLUMNS)? {
             let b = b?;
             let c = Cols::new(&b, CALL_COLUMNS);
             for r in 0..b.num_rows() {
-                let l7 = c.str("l7_protocol", r).unwrap_or_default();
-                let dns_id = if l7 == "dns" { c.attr("dns.id", r).and_then(|v| v.parse().ok()) } else { None };
+                let l7 = names.get(c.s("l7_protocol", r));
+                let dns_id = if &*l7 == "dns" { c.attr("dns.id", r).and_then(|v| v.parse().ok()) } else { None };
                 out.push(CallObs {
                     call_id: c.i64("call_id", r).unwrap_or_default(),
                     flow_id: c.i64("flow_id", r).unwrap_or_default(),
-                    point: c.str("capture_point", r).unwrap_or_default(),
+                    point: names.get(c.s("capture_point", r)),
                     start_ns: c.i64("start_ns", r).unwrap_or_default(),
                     end_ns: c.i64("response_end_ns", r),
                     has_request: c.i64("request_ns", r).is_some(),
-                    l4: c.str("l4_protocol", r).unwrap_or_default(),
+                    l4: names.get(c.s("l4_protocol", r)),
                     l7,
-                    client_ip: c.str("client_ip", r).unwrap_or_default(),
+                    client_ip: c.ip("client_ip", r),
                     client_port: c.i32("client_port", r).unwrap_or_default(),
-                    server_ip: c.str("server_ip", r).unwrap_or_default(),
+                    server_ip: c.ip("server_ip", r),
                     server_port: c.i32("server_port", r).unwrap_or_default(),
                     request_type: c.str("request_type", r),
                     resource: c.str("request_resource", r),
@@ -263,12 +286,13 @@ pub fn correlate_dirs(
     let mut sink = ParquetSink::<NatPathRecord>::new(out_dir, out_run_id);
     let tail = cfg.tail_ns();
     let (mut flows, mut calls) = (Vec::new(), Vec::new());
+    let mut names = Names::default();
     for (i, &h) in hours.iter().enumerate() {
         if let Some(files) = flow_parts.get(&h) {
-            read_flows(files, &mut flows)?;
+            read_flows(files, &mut names, &mut flows)?;
         }
         if let Some(files) = call_parts.get(&h) {
-            read_calls(files, &mut calls)?;
+            read_calls(files, &mut names, &mut calls)?;
         }
         let mut links = Vec::new();
         linker.link(&mut flows, &mut calls, h, &mut links);
@@ -365,8 +389,9 @@ pub fn read_nat_paths(dir: &Path) -> anyhow::Result<Vec<NatPathRecord>> {
 /// Every call under `dir` (for lookups by request id).
 pub fn read_all_calls(dir: &Path) -> anyhow::Result<Vec<CallObs>> {
     let mut out = Vec::new();
+    let mut names = Names::default();
     for files in partitions(&[dir.to_path_buf()], "calls", None).values() {
-        read_calls(files, &mut out)?;
+        read_calls(files, &mut names, &mut out)?;
     }
     Ok(out)
 }
