@@ -44,7 +44,8 @@
 //! consumed unread.
 //!
 //! Limits: `max_pending` waiting commands (the oldest leaves as a
-//! `Timeout` call), [`MAX_STATEMENTS`] remembered prepared statements (the
+//! `Timeout` call; if its response was being read, the server side
+//! resynchronises as after a gap), [`MAX_STATEMENTS`] remembered prepared statements (the
 //! oldest is forgotten). A command packet with no payload is counted in
 //! [`Session::malformed`] and skipped.
 //!
