@@ -44,7 +44,8 @@
 //! consumed unread.
 //!
 //! Limits: `max_pending` waiting commands (the oldest leaves as a
-//! `Timeout` call), [`MAX_STATEMENTS`] remembered prepared statements (the
+//! `Timeout` call; if its response was being read, the server side
+//! resynchronises as after a gap), [`MAX_STATEMENTS`] remembered prepared statements (the
 //! oldest is forgotten). A command packet with no payload is counted in
 //! [`Session::malformed`] and skipped.
 //!
@@ -426,9 +427,10 @@ impl Session {
         while self.pending.len() >= self.max_pending {
             let Some(old) = self.pending.pop_front() else { break };
             if old.started {
-                // Its remaining response packets will be read as the next
-                // command's: start that one afresh.
+                // The rest of its response is not read: the server side
+                // resynchronises at the next response start.
                 self.resp = Resp::First;
+                self.dirs[1] = DirState { resync: true, ..DirState::default() };
             }
             out.push(finish_call(old, CallStatus::Timeout));
         }

@@ -1019,3 +1019,27 @@ fn compressed_output_beyond_declared_length_is_not_read() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].status, CallStatus::Timeout);
 }
+
+#[test]
+fn dropping_a_response_in_progress_resynchronises() {
+    let config = SessionConfig { max_pending: 1, ..SessionConfig::default() };
+    let mut s = Session::new(&config, Transport::Tcp);
+    let rs = result_set(&["a"], &[&["1"], &["2"]], false, 2);
+    let (head, tail) = rs.split_at(rs.len() - 12);
+    let mut out = run_on(
+        &mut s,
+        &[
+            (ToServer, query("select a from t")),
+            (ToClient, head.to_vec()),
+            // A second command while the first is answered: over the limit.
+            (ToServer, command(parser::COM_PING, b"")),
+            (ToClient, tail.to_vec()),
+            (ToClient, ok(1, 0, 0, 2, 0)),
+        ],
+    );
+    s.finish(0, &mut out);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(out[0].status, CallStatus::Timeout);
+    assert_eq!(out[1].request_type.as_deref(), Some("COM_PING"));
+    assert_eq!(out[1].status, CallStatus::Ok);
+}
