@@ -59,7 +59,8 @@
 //!   gives the SQLSTATE class (its first two characters) as a number when
 //!   both are digits (`23505` → 23, `42P01` → 42, `08006` → 8), else 1
 //!   (classes `XX`, `HV`, `P0`, `F0`). `SSLRequest`/`GSSENCRequest`: the
-//!   answer byte (`S` 83, `N` 78, `G` 71).
+//!   answer byte (`S` 83, `N` 78, `G` 71). A class keeps the number
+//!   compact and groupable; the full SQLSTATE is in `response_exception`.
 //! - `response_exception`: `SQLSTATE: message` of the first
 //!   `ErrorResponse`, cut to [`MAX_TEXT`] bytes. `NoticeResponse` is not an
 //!   error and is not kept.
@@ -68,8 +69,13 @@
 //!   `53` insufficient resources, `57` operator intervention, `58` system
 //!   error, `XX` internal error), `client_error` for every other class
 //!   (syntax, constraint, privilege, data, authentication…); `timeout`
-//!   when no `ReadyForQuery` came before `expire`/`finish`; `unparsed`
-//!   for an `SSLRequest` answered by a byte other than `S` or `N`.
+//!   when no `ReadyForQuery` came before `expire`/`finish` (a call that
+//!   already holds an error keeps it); `unparsed` for an `SSLRequest` or
+//!   `GSSENCRequest` answered by a byte that is neither its answer nor
+//!   the start of an `ErrorResponse` (an old server refusing with an
+//!   error gives that error's code and status). A response seen without
+//!   its request (capture started mid-connection) is a call with no
+//!   request fields, ended by its `ReadyForQuery` or by `finish`.
 //! - `request_bytes`/`response_bytes`: all messages of the request and of
 //!   the response, headers included.
 //!
