@@ -30,8 +30,8 @@
 #   a retransmission at the lossy server).
 # Only the directories of the sets made are replaced; nothing else in pcaps/
 # is touched.  On any exit (trap EXIT) the servers and clients are killed,
-# the namespaces deleted and the temp dir removed.  A full run takes well
-# under a minute (every client loop is bounded in count and time).
+# the namespaces deleted and the temp dir removed.  A full run takes about
+# a minute, 3 at most (every client loop is bounded in count and time).
 #
 # Stand-alone, like make_nat_pcaps.sh and for the same reason: a set is a
 # directory of captures plus evidence, which make_pcaps.sh's flat --only

@@ -276,11 +276,23 @@ def check_surge(d):
 
 # --------------------------------------------------------------- timeout --
 TIMEOUT_COLS = ["server", "server_addr", "requests", "answered", "reset", "timed_out", "other_failed",
-                "answered_slow", "max_answer_s", "median_answer_s", "pcap_syn", "pcap_retransmissions",
-                "pcap_rst_from_server"]
+                "answered_slow", "max_answer_s", "median_answer_s", "server_logged_200", "pcap_syn",
+                "pcap_retransmissions", "pcap_rst_from_server"]
 REQ_COLS = ["server", "server_addr", "seq", "client_port", "outcome", "curl_exit", "http_code",
             "time_connect_s", "time_total_s", "error"]
 OUTCOME = {"0": "answered", "56": "reset", "28": "timed_out"}
+
+
+def server_log_200(d):
+    """200s the servers themselves logged: lossy's nginx access log
+    ($remote_addr $remote_port $http_x_request_id $request_uri $status $msec)
+    and reset_server.py's "conn N ... -> 200" lines."""
+    out = {}
+    with open(os.path.join(d, "lossy.access.log")) as f:
+        out["lossy"] = sum(1 for ln in f if ln.split()[4] == "200")
+    with open(os.path.join(d, "resetting.log")) as f:
+        out["resetting"] = sum(1 for ln in f if ln.startswith("conn ") and ln.split()[-1] == "200")
+    return out
 
 
 def make_timeout(d, args):
@@ -299,6 +311,7 @@ def make_timeout(d, args):
                              error=(p[7] if len(p) > 7 else "").strip()))
     write_tsv(os.path.join(d, "requests.tsv"), REQ_COLS, reqs)
     pcap = os.path.join(d, "client.pcap")
+    logged = server_log_200(d)
     rows = []
     for name, addr in addrs.items():
         ip, port = addr.rsplit(":", 1)
@@ -313,6 +326,7 @@ def make_timeout(d, args):
             answered_slow=sum(t >= args.slow for t in ans),
             max_answer_s=f"{max(ans):.3f}" if ans else "",
             median_answer_s=f"{statistics.median(ans):.3f}" if ans else "",
+            server_logged_200=logged.get(name, ""),
             pcap_syn=len(tshark(pcap, f"{srv} && tcp.flags.syn==1 && tcp.flags.ack==0", ["frame.number"])),
             pcap_retransmissions=len(tshark(pcap, f"{srv} && tcp.analysis.retransmission", ["frame.number"])),
             pcap_rst_from_server=len(tshark(pcap, f"ip.src=={ip} && tcp.srcport=={port} && tcp.flags.reset==1",
@@ -350,11 +364,10 @@ def check_timeout(d):
     r = rows["resetting"]
     if acts["reset"] != int(r["reset"]) or acts["200"] != int(r["answered"]):
         die(f"resetting.log {dict(acts)} != facts reset={r['reset']} answered={r['answered']}")
-    with open(os.path.join(d, "lossy.access.log")) as f:
-        served = sum(1 for ln in f if ln.split()[4] == "200")
+    served = server_log_200(d)["lossy"]
     r = rows["lossy"]
-    if served < int(r["answered"]):
-        die(f"lossy.access.log: {served} answers < {r['answered']} answered")
+    if served < int(r["answered"]) or str(served) != r["server_logged_200"]:
+        die(f"lossy.access.log: {served} answers; facts: answered {r['answered']}, logged {r['server_logged_200']}")
     for name, r in rows.items():
         if int(r["requests"]) != sum(q["server"] == name for q in reqs):
             die(f"{name}: requests {r['requests']} != rows of requests.tsv")
