@@ -425,8 +425,8 @@ steady() {
 # release: the 1.5.0 SDK's sync bug, 80 requests to /api/cart/sync as fast as
 # they go: 8 curl runs of 10 requests (keep-alive) one after the other.
 release() {
-    local j i urls rc
-    for j in $(seq 8); do
+    local _ i urls rc
+    for _ in $(seq 8); do
         urls=(); for i in $(seq 10); do urls+=(-o /dev/null "http://10.99.84.20/api/cart/sync"); done
         rc=0
         nsx ${PFX}c curl -sS --max-time 5 --interface 10.99.84.15 \
