@@ -81,7 +81,10 @@
 //!   the reply's); `redis.subcommand`, the upper-case subcommand of
 //!   `CONFIG`, `CLIENT`, `CLUSTER`, `COMMAND`, `ACL`, `SCRIPT`,
 //!   `FUNCTION`, `PUBSUB`, `SLOWLOG`, `LATENCY`, `MODULE`, `DEBUG`,
-//!   `SENTINEL`, `OBJECT`, `MEMORY`, `XINFO` and `XGROUP`.
+//!   `SENTINEL`, `OBJECT`, `MEMORY`, `XINFO` and `XGROUP`;
+//!   `redis.truncated` `true` when the flow ended inside the reply (its
+//!   type was read; DeepFlow's `redis.pcap` ends 2 bytes short of its last
+//!   bulk string): the call keeps the reply's status and the bytes seen.
 //!
 //! Pub/sub: after `SUBSCRIBE` (or `PSUBSCRIBE`/`SSUBSCRIBE`) the server
 //! pushes `message` arrays nothing asked for; each becomes a call with
@@ -210,18 +213,16 @@ fn probe_inline(data: &[u8]) -> Probe {
         return Probe::NoMatch;
     }
     let limit = data.len().min(PROBE_INLINE);
-    let Some(lf) = data.get(..limit).and_then(|d| d.iter().position(|&b| b == b'\n')) else {
-        let printable = data.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\r' || b == b'\t');
-        return if data.len() < PROBE_INLINE && printable { Probe::NeedMore } else { Probe::NoMatch };
-    };
-    let line = data.get(..lf).unwrap_or_default();
+    let lf = data.get(..limit).and_then(|d| d.iter().position(|&b| b == b'\n'));
+    let line = data.get(..lf.unwrap_or(limit)).unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let printable = line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t');
     let http = line.windows(5).any(|w| w == b"HTTP/");
     let slash = parser::inline_words(line).skip(1).any(|w| w.first() == Some(&b'/'));
-    if printable && !http && !slash {
-        Probe::Match
-    } else {
-        Probe::NoMatch
+    match lf {
+        _ if !printable || http || slash => Probe::NoMatch,
+        Some(_) => Probe::Match,
+        None if data.len() < PROBE_INLINE => Probe::NeedMore,
+        None => Probe::NoMatch,
     }
 }

@@ -89,6 +89,8 @@ struct Msg {
     /// an error reply, slot 0 is the error text). Reused across messages.
     text: Vec<u8>,
     spans: [Option<(u32, u32)>; SLOTS],
+    /// The flow ended before the message did.
+    truncated: bool,
 }
 
 impl Msg {
@@ -97,6 +99,7 @@ impl Msg {
         self.bytes = 0;
         self.ty = 0;
         self.null = false;
+        self.truncated = false;
         self.text.clear();
         self.spans = [None; SLOTS];
     }
@@ -131,6 +134,8 @@ struct Half {
     resync: bool,
     /// Capture time of the first byte the last `parse` left unconsumed.
     partial_ts: Option<i64>,
+    /// Capture time of the last bytes given to `parse`.
+    last_ts: i64,
 }
 
 impl Half {
@@ -240,8 +245,8 @@ impl Session {
         Session {
             // Zero would drop every command at once; one is the least that works.
             max_pending: cfg.max_pending.max(1),
-            // A header line or a kept prefix must fit.
-            max_message: cfg.max_message_bytes.max(64),
+            // A header line and a kept prefix must fit.
+            max_message: cfg.max_message_bytes.max(2 * MAX_TEXT),
             halves: [Half::default(), Half::default()],
             pending: VecDeque::new(),
             owed: 0,
@@ -294,6 +299,7 @@ impl Session {
             out.extend(self.pending.drain(..).map(timeout_call));
         }
         let d = dir_index(dir);
+        self.halves[d].last_ts = ts;
         let first_ts = self.halves[d].partial_ts.take().unwrap_or(ts);
         let mut pos = 0usize;
         if self.halves[d].resync {
@@ -663,6 +669,9 @@ fn fill_reply(call: &mut Call, msg: &Msg, end_ts: i64) {
         call.response_exception = Some(text(err, MAX_TEXT));
     }
     call.attributes.push(("redis.reply_type".to_owned(), parser::reply_type_name(msg.ty, msg.null).to_owned()));
+    if msg.truncated {
+        call.attributes.push(("redis.truncated".to_owned(), "true".to_owned()));
+    }
     call.attributes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 }
 
@@ -742,7 +751,17 @@ impl Decoder for Session {
         }
     }
 
+    /// A reply cut by the end of the flow still answers its command when
+    /// its type was read (`redis.truncated`); waiting commands leave as
+    /// timeouts. A cut command is dropped.
     fn finish(&mut self, _end_ts: i64, out: &mut Vec<Call>) {
+        let h = &mut self.halves[1];
+        if h.msg.active && h.msg.ty != 0 && !h.resync {
+            let mut msg = std::mem::take(&mut h.msg);
+            msg.truncated = true;
+            let end = h.last_ts;
+            self.on_reply(&msg, end, out);
+        }
         out.extend(self.pending.drain(..).map(timeout_call));
         self.owed = 0;
         self.flush = false;

@@ -232,6 +232,9 @@ fn probe_asks_for_more_on_prefixes() {
     }
     assert_eq!(probe(b"*3\r\n", ToServer, Transport::Tcp), Probe::NeedMore);
     assert_eq!(probe(b"PIN", ToServer, Transport::Tcp), Probe::NeedMore);
+    // An HTTP request line is rejected before its end is seen.
+    assert_eq!(probe(b"GET /index.html HTT", ToServer, Transport::Tcp), Probe::NoMatch);
+    assert_eq!(probe(b"GET /index.html HTTP/1.1\r", ToServer, Transport::Tcp), Probe::NoMatch);
 }
 
 /// The opening bytes of the other protocols flowtrail decodes, and of
@@ -634,6 +637,25 @@ fn too_many_pending_drops_the_oldest_as_timeout() {
     assert_eq!(out.len(), 3);
     assert_eq!((out[1].request_resource.as_deref(), reply_type(&out[1])), (Some("b"), Some("bulk")));
     assert_eq!((out[2].request_resource.as_deref(), reply_type(&out[2])), (Some("c"), Some("nil")));
+}
+
+#[test]
+fn reply_cut_by_the_end_of_the_flow_still_answers() {
+    let mut s = session();
+    let mut out = Vec::new();
+    let (mut a, mut b) = (Stream::default(), Stream::default());
+    a.feed(&mut s, ToServer, GET_CONF, 1, &mut out).unwrap();
+    a.feed(&mut s, ToServer, EXISTS, 1, &mut out).unwrap();
+    b.feed(&mut s, ToClient, b"$1107\r\n{\"sso\"", 2, &mut out).unwrap();
+    b.feed(&mut s, ToClient, b": 1}", 3, &mut out).unwrap();
+    s.finish(9, &mut out);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let c = &out[0];
+    assert_eq!((c.request_type.as_deref(), c.status, reply_type(c)), (Some("GET"), CallStatus::Ok, Some("bulk")));
+    assert_eq!(attr(c, "redis.truncated"), Some("true"));
+    assert_eq!((c.response_first_ts, c.response_end_ts, c.response_bytes), (Some(2), Some(3), 17));
+    assert_sorted(c);
+    assert_eq!((out[1].request_type.as_deref(), out[1].status), (Some("EXISTS"), CallStatus::Timeout));
 }
 
 #[test]
