@@ -127,7 +127,7 @@ fn compare_deepflow(pcap: &Path, result: &Path) -> Score {
     let name = pcap.file_name().unwrap().to_string_lossy().into_owned();
     let mut s = [0u64; 5];
     println!("{name}: flowtrail {} calls, DeepFlow {}", ours.len(), theirs.len());
-    println!("  {:<4} {:<32} {:<44} {:<10} {}", "#", "flowtrail type/resource", "DeepFlow request", "reply", "verdict");
+    println!("  {:<4} {:<32} {:<44} {:<10} verdict", "#", "flowtrail type/resource", "DeepFlow request", "reply");
     for i in 0..ours.len().max(theirs.len()) {
         let (o, t) = (ours.get(i), theirs.get(i));
         let (Some(o), Some(t)) = (o, t) else {
