@@ -112,11 +112,19 @@ pub fn tshark_dns(pcap: &Path) -> Facts {
 /// TLS handshakes as tshark reads them: `tls sni ja3` per ClientHello.
 #[must_use]
 pub fn tshark_tls(pcap: &Path) -> Facts {
-    let rows =
-        tshark_fields(pcap, "tls.handshake.type == 1", &["tls.handshake.extensions_server_name", "tls.handshake.ja3"]);
+    let rows = tshark_fields(
+        pcap,
+        "tls.handshake.type == 1",
+        &["tls.handshake.extensions_server_name", "tls.handshake.ja3", "tcp.stream"],
+    );
     let mut m = Facts::new();
+    // One call per handshake: the second ClientHello that answers a TLS 1.3
+    // HelloRetryRequest on the same connection belongs to the first's call.
+    let mut streams = std::collections::BTreeSet::new();
     for r in &rows {
-        add(&mut m, format!("tls {} {}", r[0].to_ascii_lowercase(), r[1]));
+        if streams.insert(r[2].clone()) {
+            add(&mut m, format!("tls {} {}", r[0].to_ascii_lowercase(), r[1]));
+        }
     }
     m
 }

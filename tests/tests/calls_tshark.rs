@@ -15,14 +15,7 @@ fn score(files: &[PathBuf], verbose: bool) -> [(u64, u64); 3] {
     for f in files {
         let (_, _, calls) = replay_all(std::slice::from_ref(f), 1);
         let (h, d, t) = flowtrail_facts(&calls);
-        let mut theirs: [Facts; 3] = [tshark_http(f), tshark_dns(f), tshark_tls(f)];
-        // Known gap: after MySQL's SSL request or PostgreSQL's SSLRequest 'S'
-        // those sessions consume the rest unread; tshark decodes the TLS
-        // handshake inside. Not compared until they hand off to TLS.
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if name.starts_with("mysql") || name.starts_with("postgresql") {
-            theirs[2] = Facts::default();
-        }
+        let theirs: [Facts; 3] = [tshark_http(f), tshark_dns(f), tshark_tls(f)];
         for (i, (ours, theirs)) in [h, d, t].iter().zip(theirs.iter()).enumerate() {
             let (common, total, diffs) = agreement(ours, theirs);
             acc[i].0 += common;

@@ -200,7 +200,13 @@ impl L7Flow {
     }
 
     fn start(&mut self, p: L7Protocol, cfg: &L7Config, stats: &mut L7Stats) {
-        self.detected = Some(p);
+        // After a switch the flow is named by what follows (HTTP/2 after
+        // h2c, TLS in a CONNECT tunnel), except that a database that turned
+        // on TLS stays that database.
+        let db_tls = p == L7Protocol::Tls && matches!(self.detected, Some(L7Protocol::Mysql | L7Protocol::Postgresql));
+        if !db_tls {
+            self.detected = Some(p);
+        }
         stats.detected[index_of(p)] += 1;
         self.state = State::Active(Box::new(Session::new(p, self.transport, &cfg.session)));
     }
@@ -287,14 +293,15 @@ impl L7Flow {
         self.after_switch(ts, cfg, stats, calls);
     }
 
-    /// After `101 Switching Protocols` (h2c, WebSocket) or a CONNECT's 2xx
-    /// the HTTP/1 session stops at the end of that response: the flow's
+    /// After `101 Switching Protocols` (h2c, WebSocket) or a CONNECT's 2xx,
+    /// and after MySQL's SSL request or PostgreSQL's accepted SSLRequest,
+    /// the session stops at the switch (`Decoder::switched`): the flow's
     /// later bytes (and those held on either side) go through detection
     /// again, so HTTP/2 after `Upgrade: h2c` or TLS inside a CONNECT tunnel
     /// are decoded; anything unknown turns L7 off as usual.
     fn after_switch(&mut self, ts: i64, cfg: &L7Config, stats: &mut L7Stats, calls: &mut Vec<Call>) {
         let State::Active(session) = &mut self.state else { return };
-        if !matches!(&**session, Session::Http1(h) if h.is_tunnel()) {
+        if !session.switched() {
             return;
         }
         session.finish(ts, calls);

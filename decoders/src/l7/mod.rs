@@ -293,6 +293,13 @@ pub trait Decoder {
     /// The flow ended at `end_ts`: every pending request becomes a call
     /// with status `Timeout`.
     fn finish(&mut self, end_ts: i64, out: &mut Vec<Call>);
+    /// The connection switched to another protocol (TLS after STARTTLS-like
+    /// requests, HTTP/2 after `Upgrade: h2c`, a CONNECT tunnel): the
+    /// session stopped consuming at the switch, and the caller detects
+    /// what follows in the bytes it did not consume.
+    fn switched(&self) -> bool {
+        false
+    }
 }
 
 /// Runs every probe on the first bytes of a direction. A single match
@@ -415,6 +422,14 @@ impl Decoder for Session {
     }
     fn finish(&mut self, end_ts: i64, out: &mut Vec<Call>) {
         self.inner().finish(end_ts, out);
+    }
+    fn switched(&self) -> bool {
+        match self {
+            Session::Http1(s) => s.switched(),
+            Session::Mysql(s) => s.switched(),
+            Session::Postgresql(s) => s.switched(),
+            _ => false,
+        }
     }
 }
 

@@ -776,6 +776,10 @@ impl Session {
 }
 
 impl Decoder for Session {
+    fn switched(&self) -> bool {
+        self.tunnel
+    }
+
     fn parse(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> Result<usize, L7Error> {
         if self.transport == Transport::Udp {
             return Ok(data.len());

@@ -156,6 +156,8 @@ pub struct Session {
     dirs: [DirState; 2],
     /// TLS, compression or replication: the rest of the flow is not read.
     unread: bool,
+    /// The client asked for TLS (`CLIENT_SSL`): the rest of the flow is TLS.
+    tls: bool,
     /// zlib compression was negotiated: it starts once Login succeeds.
     compress_after_login: bool,
     /// zstd compression was negotiated: once Login succeeds the flow is
@@ -225,6 +227,7 @@ impl Session {
             resp: Resp::First,
             dirs: [DirState::default(); 2],
             unread: false,
+            tls: false,
             compress_after_login: false,
             zstd_after_login: false,
             compressed: None,
@@ -327,6 +330,7 @@ impl Session {
             sort_attributes(&mut call);
             out.push(call);
             self.unread = true;
+            self.tls = true;
             return;
         }
         if caps & parser::CLIENT_ZSTD_COMPRESSION != 0 {
@@ -719,7 +723,9 @@ impl Session {
             }
         }
         if self.unread {
-            return data.len();
+            // After an SSL request, stop at the switch: the caller detects
+            // the TLS that follows (see `switched`).
+            return if self.tls && !inner { pos } else { data.len() };
         }
         if !inner && self.compressed == Some(true) {
             // Compression starts after the login's OK.
@@ -1078,6 +1084,10 @@ fn find_sync_compressed(data: &[u8], dir: Direction) -> Sync {
 }
 
 impl Decoder for Session {
+    fn switched(&self) -> bool {
+        self.tls
+    }
+
     fn parse(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> Result<usize, L7Error> {
         out.append(&mut self.gap_calls);
         if self.unread {

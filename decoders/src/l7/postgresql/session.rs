@@ -649,8 +649,9 @@ impl Session {
         }
         if dir == Direction::ToServer && first == 0x16 && self.pending.iter().any(|p| p.kind == Kind::Ssl) {
             // A TLS record before the answer was seen: the server said yes.
+            // The record is left for the caller's detection.
             self.encrypted = true;
-            return Ok(Step::Consumed(rest.len()));
+            return Ok(Step::Consumed(0));
         }
         if dir == Direction::ToServer && first == 0 {
             let (len, _) = match parser::untagged_header(rest) {
@@ -717,6 +718,12 @@ impl Session {
 }
 
 impl Decoder for Session {
+    /// After an accepted `SSLRequest` or `GSSENCRequest` the rest is
+    /// encrypted: the caller detects TLS in it.
+    fn switched(&self) -> bool {
+        self.encrypted
+    }
+
     fn parse(&mut self, dir: Direction, data: &[u8], ts: i64, out: &mut Vec<Call>) -> Result<usize, L7Error> {
         if self.encrypted {
             return Ok(data.len());
@@ -748,7 +755,8 @@ impl Decoder for Session {
         }
         while let Some(rest) = data.get(pos..) {
             if self.encrypted {
-                return Ok(data.len());
+                // Stop at the switch: what follows is TLS (see `switched`).
+                return Ok(pos);
             }
             if rest.is_empty() || self.skip[d] > 0 {
                 break;
