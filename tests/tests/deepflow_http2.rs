@@ -293,7 +293,9 @@ fn other_corpus_http2_captures_agree_with_tshark() {
     // calls (the upgrading request itself is HTTP/1 for tshark and us).
     let expect = [
         ("ndpi/http2.pcapng", true, true),
-        ("suricata-verify/dns-over-http2.pcap", true, true),
+        // Stream 7 is reset by the client (CANCEL) and its 200 crosses the
+        // reset: the call ends as CANCEL, the late response is dropped.
+        ("suricata-verify/dns-over-http2.pcap", true, false),
         ("suricata-verify/http2-continuation.pcap", true, true),
         ("suricata-verify/http2-range.pcap", true, true),
     ];

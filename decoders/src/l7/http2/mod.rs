@@ -53,6 +53,9 @@
 //!   ENHANCE_YOUR_CALM, INADEQUATE_SECURITY, HTTP_1_1_REQUIRED
 //!   `client_error`; other codes `server_error`. GOAWAY from the server ends
 //!   the open client streams above its last-stream-id as `server_error`.
+//!   Header blocks arriving later on a stream that already gave its call
+//!   (a response crossing the client's RST_STREAM) are dropped (the last
+//!   32 closed stream ids are remembered).
 //! - `request_bytes` / `response_bytes`: the frames (headers included) of
 //!   HEADERS, CONTINUATION and DATA of the stream per side; DATA bodies are
 //!   counted, never buffered.

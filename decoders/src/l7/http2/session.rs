@@ -242,6 +242,9 @@ fn is_grpc(content_type: Option<&Vec<u8>>) -> bool {
     content_type.is_some_and(|c| c.len() >= 16 && c[..16].eq_ignore_ascii_case(b"application/grpc"))
 }
 
+/// Closed stream ids remembered per connection.
+const MAX_CLOSED: usize = 32;
+
 /// An HTTP/2 connection's decoder.
 #[derive(Debug)]
 pub struct Session {
@@ -255,6 +258,9 @@ pub struct Session {
     client_known: bool,
     /// Open streams, oldest first.
     streams: Vec<Stream>,
+    /// The last [`MAX_CLOSED`] streams that gave their call: late frames
+    /// on them (a response after the client's RST_STREAM) are ignored.
+    closed: std::collections::VecDeque<u32>,
     /// Header blocks whose HPACK decoding failed.
     hpack_errors: u64,
     /// Streams dropped (as timeouts) because `max_pending` were open.
@@ -279,6 +285,7 @@ impl Session {
             client: Direction::ToServer,
             client_known: false,
             streams: Vec::new(),
+            closed: std::collections::VecDeque::new(),
             hpack_errors: 0,
             dropped: 0,
         }
@@ -321,6 +328,7 @@ impl Session {
             None => {
                 while self.streams.len() >= self.max_pending && !self.streams.is_empty() {
                     let old = self.streams.remove(0);
+                    self.mark_closed(old.id);
                     self.dropped += 1;
                     out.push(finalize(old, None));
                 }
@@ -335,7 +343,15 @@ impl Session {
 
     fn take_stream(&mut self, id: u32) -> Option<Stream> {
         let i = self.streams.iter().position(|s| s.id == id)?;
+        self.mark_closed(id);
         Some(self.streams.remove(i))
+    }
+
+    fn mark_closed(&mut self, id: u32) {
+        if self.closed.len() >= MAX_CLOSED {
+            self.closed.pop_front();
+        }
+        self.closed.push_back(id);
     }
 
     /// The server ended stream `id` at `ts`.
@@ -539,6 +555,7 @@ impl Session {
                     while i < self.streams.len() {
                         if self.streams[i].id > last && self.streams[i].id % 2 == 1 {
                             let mut s = self.streams.remove(i);
+                            self.mark_closed(s.id);
                             s.error = Some((CallStatus::ServerError, format!("GOAWAY {}", error_name(code))));
                             out.push(finalize(s, None));
                         } else {
@@ -578,8 +595,9 @@ impl Session {
             self.hpack_errors += 1;
             self.sides[d].hpack.clear();
         }
-        if push || id == 0 {
-            // Promised requests are not calls of their own here.
+        if push || id == 0 || self.closed.contains(&id) {
+            // Promised requests are not calls of their own here; a late
+            // block on a stream that already gave its call is dropped.
             return;
         }
         if f.method.is_some() {

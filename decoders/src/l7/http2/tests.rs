@@ -489,6 +489,10 @@ fn rst_stream_ends_the_call_as_an_error() {
     assert_eq!(out[0].status, CallStatus::ClientError);
     assert_eq!(out[0].response_exception.as_deref(), Some("CANCEL"));
     assert_eq!(out[0].response_end_ts, Some(3));
+    // The response that crosses the client's reset gives no second call.
+    feed(&mut s, S, &[response(1, "200", false), frame(parser::DATA, 1, 1, b"late")].concat(), 4, &mut out);
+    s.finish(5, &mut out);
+    assert_eq!(out.len(), 1);
     let mut s = session();
     let mut out = Vec::new();
     feed(&mut s, C, &get_request(1, "/x"), 1, &mut out);
