@@ -17,7 +17,7 @@ fn add(m: &mut Facts, f: Fact) {
     *m.entry(f).or_insert(0) += 1;
 }
 
-fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
     cmd.args(["-n", "-2", "-r"]).arg(pcap).args([
         "-Y",
