@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--max-extra", type=int, default=3,
                     help="extra runs when the best run was disturbed by other processes")
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--mixed", help="mixed L7 capture (bench/make_mixed_capture.sh)")
+    ap.add_argument("--nat", help="output of bench/nat.sh (a Markdown table) to include")
     args = ap.parse_args()
 
     b = Bench(args)
@@ -378,9 +380,46 @@ def run(b, args):
         print(f"## flowtrail replay -w 1{' '.join([''] + b.flows_only)} vs concurrent flows (synthetic)\n\n" + table2 + "\n", flush=True)
 
     args.flows_only = " ".join(b.flows_only)
+    table3 = mixed_table(b, ft, args.mixed, runs, args.skip_peers) if args.mixed else ""
     write_results(args, ft, http, file_packets, file_bytes, nproc, table1, table2, peer_notes,
                   time.time() - started)
+    with open(args.results, "a") as f:
+        if table3:
+            f.write("\n## Full L7 replay on a mixed capture from real servers\n\n"
+                    "`bench/make_mixed_capture.sh`: the HTTP/1, HTTP/2, gRPC, TLS, DNS, Redis, MySQL, "
+                    "PostgreSQL and MQTT captures of pcaps/ (real servers in namespaces), aligned and "
+                    "repeated 60 s apart. Every decoder on.\n\n" + table3 + "\n")
+        if args.nat and os.path.exists(args.nat):
+            f.write("\n## NAT path correlation (`bench/nat.sh`)\n\n"
+                    "Synthetic TCP flows seen at two capture points (every flow has one partner); "
+                    "`flowtrail correlate` over the two runs' Parquet.\n\n" + open(args.nat).read() + "\n")
     return 0
+
+
+def mixed_table(b, ft, path, runs, skip_peers):
+    """flowtrail with every decoder, ndpiReader and tshark on the mixed capture."""
+    path = os.path.abspath(path)
+    ref = json.loads(subprocess.run([ft, "floor", path], capture_output=True, text=True, check=True)
+                     .stdout.strip().splitlines()[-1])
+    n = ref["packets"]
+    rows = []
+    best, s, flows = flowtrail_replay(b, ft, path, 1, "mixed flowtrail -w 1", runs, ["--no-nat-paths"])
+    l7 = ", ".join(f"{k} {v:,}" for k, v in s.get("l7_detected", {}).items() if v)
+    rows.append(("flowtrail", "replay -w 1, all decoders", best, f"{s.get('call_rows_written', 0):,} calls; {l7}"))
+    if not skip_peers and shutil.which("ndpiReader"):
+        best, _ = b.measure("mixed ndpiReader", ["ndpiReader", "-i", path], runs)
+        rows.append(("ndpiReader", "flows + DPI", best, ""))
+    if not skip_peers and shutil.which("tshark"):
+        best, _ = b.measure("mixed tshark", ["tshark", "-n", "-r", path, "-q", "-z", "io,stat,0"], 1)
+        rows.append(("tshark", "full dissection (all dissectors)", best, "1 run"))
+    hdr = ["tool", "mode", "packets", "seconds", "packets/s", "CPU s", "packets/s per core", "peak RSS",
+           "others' load", "notes"]
+    t = [[tool, mode, fmt_int(n), f"{r.wall:.3f}", fmt_rate(n / r.wall), f"{r.cpu:.3f}",
+          fmt_rate(n / r.cpu) if r.cpu > 0 else "–", f"{r.maxrss_kb / 1024:.0f} MiB", f"{r.bg:.2f}", note]
+         for tool, mode, r, note in rows]
+    table = md_table(hdr, t)
+    print("\n## mixed L7 capture\n\n" + table + "\n", flush=True)
+    return table
 
 
 def versions(ft):

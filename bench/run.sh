@@ -92,6 +92,9 @@ fi
 
 peer_args=()
 [ $peers = 0 ] && peer_args+=(--skip-peers)
+# Mixed L7 capture from pcaps/ (all decoders) and the NAT correlation table.
+"$HERE/make_mixed_capture.sh" >/dev/null
+"$HERE/nat.sh" --flows "${BENCH_NAT_FLOWS:-1000000}" >"$DATA/nat-table.md"
 python3 "$HERE/bench.py" \
     --flowtrail "$FT" \
     --http "$DATA/http-1m.pcap" --http-meta "$DATA/http-1m.txt" \
@@ -99,5 +102,6 @@ python3 "$HERE/bench.py" \
     --synth-note "Made by \`target/release/gen_flows --flows K --packets-per-flow P --snaplen $SNAP\` (tests/src/bin/gen_flows.rs): K TCP flows to port 9000, each a handshake, P-5 data segments of 200 bytes alternating direction, and a FIN from each side; interleaved round robin so all K flows are open at once; 1 µs between packets; frames stored up to $SNAP bytes (original length kept, like tcpdump -s). Fewer packets per flow means more of them are handshake/FIN packets that create or close a flow; the 100,000 × 10 row has the same flow shape as the 1,000,000 × 10 row, so those two isolate the effect of table size." \
     --runs "$runs" --quiet-wait "${BENCH_QUIET_WAIT:-30}" --quiet-budget "${BENCH_QUIET_BUDGET:-180}" \
     "${peer_args[@]}" \
+    --mixed "$DATA/mixed-l7.pcap" --nat "$DATA/nat-table.md" \
     --results "$HERE/RESULTS.md"
 log "done in $(( $(date +%s) - started )) s; tables in bench/RESULTS.md"
