@@ -229,3 +229,42 @@ fn chunked_linking_gives_the_same_links() {
     chunked.sort_by_key(|r| (r.a_start_ns, r.b_start_ns));
     assert_eq!(chunked, whole);
 }
+
+#[test]
+fn toa_links_a_fullnat_connection_to_its_real_client() {
+    // IPVS FULLNAT: new sequence numbers and both addresses rewritten; the
+    // real client address rides in the TOA option.
+    let mut f = vec![
+        flow(1, "client", 0, ("10.0.0.10", 40000), ("10.96.0.10", 80), Some((1, 2))),
+        FlowObs {
+            toa: Some((Ip::parse("10.0.0.10"), 40000)),
+            ..flow(2, "backend", MS, ("10.1.0.1", 50000), ("10.1.0.21", 80), Some((7, 8)))
+        },
+        // Another client's connection at the same time: no TOA match.
+        flow(3, "client", MS / 2, ("10.0.0.11", 40000), ("10.96.0.10", 80), Some((5, 6))),
+    ];
+    let (out, _) = run(&mut f, &mut []);
+    assert_eq!(out.iter().map(summary).collect::<Vec<_>>(), [(1, 2, "l4", "dnat+snat", "toa")]);
+}
+
+#[test]
+fn icmp_echo_through_nat_links_by_payload() {
+    let icmp = |id, point: &str, t, c: (&str, i32), s: (&str, i32), h| FlowObs {
+        l4: "icmp".into(),
+        client_hash: Some(h),
+        server_hash: Some(h),
+        ..flow(id, point, t, c, s, None)
+    };
+    let mut f = vec![
+        icmp(1, "client", 0, ("10.0.0.10", 77), ("10.96.0.10", 77), 1111),
+        icmp(2, "backend", MS, ("10.1.0.1", 77), ("10.1.0.21", 77), 1111),
+        // A second ping (another payload: ping's timestamp differs).
+        icmp(3, "client", S, ("10.0.0.10", 78), ("10.96.0.10", 78), 2222),
+        icmp(4, "backend", S + MS, ("10.1.0.1", 78), ("10.1.0.21", 78), 2222),
+    ];
+    let (out, _) = run(&mut f, &mut []);
+    assert_eq!(
+        out.iter().map(summary).collect::<Vec<_>>(),
+        [(1, 2, "l4", "dnat+snat", "payload_hash"), (3, 4, "l4", "dnat+snat", "payload_hash")]
+    );
+}
