@@ -115,15 +115,29 @@ fn nat_paths_match_the_ground_truth() {
         let want: BTreeMap<String, &BTreeMap<String, String>> = truth.iter().map(|r| (key(r, true), r)).collect();
         let got: BTreeMap<String, &BTreeMap<String, String>> = links.iter().map(|r| (key(r, false), r)).collect();
         assert_eq!(want.len(), truth.len(), "{name}: truth rows are unique");
+        // Each link is scored in its class: L4, or L7 with or without a
+        // request id (only proxy_noid carries none).
+        let class_of = |kind: &str| match (kind, name.as_str()) {
+            ("l4", _) => "l4",
+            (_, "proxy_noid") => "l7 without request id",
+            _ => "l7 with request id",
+        };
         let mut s = Score { truth: want.len(), found: got.len(), ..Score::default() };
         let mut methods: BTreeMap<String, usize> = BTreeMap::new();
+        for k in want.keys() {
+            by_class.entry(class_of(&k[..2])).or_default().truth += 1;
+        }
         for (k, g) in &got {
             *methods.entry(g["match_method"].clone()).or_default() += 1;
+            let c = by_class.entry(class_of(&k[..2])).or_default();
+            c.found += 1;
             match want.get(k) {
                 Some(w) => {
                     s.correct += 1;
+                    c.correct += 1;
                     if w["translation"] != g["translation"] {
                         s.wrong_translation += 1;
+                        c.wrong_translation += 1;
                         misses.push(format!(
                             "{name}: translation {} != truth {} for {k}",
                             g["translation"], w["translation"]
@@ -137,16 +151,6 @@ fn nat_paths_match_the_ground_truth() {
             misses.push(format!("{name}: missed {k}"));
         }
         report.push_str(&format!("{name:<14} {:>5} {:>5} {:>7}  {methods:?}\n", s.truth, s.found, s.correct));
-        let class = match name.as_str() {
-            "proxy_noid" => "l7 without request id",
-            n if n.starts_with("proxy") => "l7 with request id",
-            _ => "l4",
-        };
-        let c = by_class.entry(class).or_default();
-        c.truth += s.truth;
-        c.found += s.found;
-        c.correct += s.correct;
-        c.wrong_translation += s.wrong_translation;
     }
     report.push_str("\nclass                  precision  recall\n");
     for (class, s) in &by_class {
