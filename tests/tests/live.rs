@@ -151,7 +151,7 @@ fn live_opts(patterns: &[&str], opener: Opener, out: &Path, stop: Arc<AtomicBool
 /// Rows without the columns that name where and how packets were seen
 /// (and, when the two captures read different clocks, without times).
 fn comparable(t: &Table, same_clock: bool) -> Vec<Vec<String>> {
-    let skip = ["flow_id", "capture_point", "capture_file", "capture_interface", "capture_mode"];
+    let skip = ["flow_id", "call_id", "capture_point", "capture_file", "capture_interface", "capture_mode"];
     let keep: Vec<usize> = (0..t.columns.len())
         .filter(|i| !skip.contains(&t.columns[*i].as_str()) && (same_clock || !t.columns[*i].ends_with("_ns")))
         .collect();

@@ -84,7 +84,7 @@ pub struct RunSummary {
 
 const BATCH: usize = 1024;
 /// Records a shard keeps before handing them to the writer.
-const RECORD_BATCH: usize = 4096;
+const RECORD_BATCH: usize = 4096; // records::BATCH_CAPACITY leaves room above it
 
 struct Item {
     info: PacketInfo,

@@ -46,15 +46,22 @@ impl<R> Pool<R> {
         self.0.get_or_init(|| crossbeam_channel::bounded(64))
     }
 
-    /// An empty vector, reused when one is waiting.
+    /// An empty vector, reused when one is waiting, else new with room for
+    /// a whole hand-off batch: growing one by doubling copied megabytes of
+    /// records and faulted fresh pages in at every step (perf: a fifth of
+    /// an L7 replay).
     pub fn take(&self) -> Vec<R> {
-        self.channel().1.try_recv().unwrap_or_default()
+        self.channel().1.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_CAPACITY))
     }
 
     pub fn put(&self, v: Vec<R>) {
         let _ = self.channel().0.try_send(v);
     }
 }
+
+/// Records a shard hands to the writer at once (the pipeline's batch,
+/// plus the calls one packet may finish on top of it).
+pub const BATCH_CAPACITY: usize = 4096 + 256;
 
 pub static FLOW_POOL: Pool<FlowRecord> = Pool::new();
 pub static CALL_POOL: Pool<CallRecord> = Pool::new();
