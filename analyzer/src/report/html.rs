@@ -22,8 +22,12 @@ const GAP_Y: f64 = 14.0;
 /// Horizontal room between columns, for edges and their labels.
 const GAP_X: f64 = 270.0;
 const MARGIN: f64 = 24.0;
-/// A column with more nodes is split into side-by-side sub-columns.
-const PER_SUBCOLUMN: usize = 20;
+/// A column with more nodes is split into side-by-side sub-columns (edges
+/// into the far ones cross the near ones: one tall column reads better up to
+/// here).
+const PER_SUBCOLUMN: usize = 60;
+/// With more edges their labels show only on hover (the edge table has them all).
+const LABELLED_EDGES: usize = 24;
 
 /// Escapes `&`, `<`, `>`, `"` and `'`: safe in text and in quoted attributes.
 #[must_use]
@@ -232,9 +236,10 @@ fn map_svg(o: &mut String, r: &Report) {
         r.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
     let _ = writeln!(
         o,
-        r#"<svg id="map" xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="service map">"#,
+        r#"<svg id="map" class="{class}" xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="service map">"#,
         w = l.width,
-        h = l.height
+        h = l.height,
+        class = if r.edges.len() > LABELLED_EDGES { "many" } else { "few" },
     );
     o.push_str(
         r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#667"/></marker></defs>"##,
@@ -344,7 +349,7 @@ pub fn render(r: &Report) -> String {
     summary_html(&mut o, r);
     o.push_str("</section>\n");
 
-    o.push_str("<section><h2>Service map</h2>\n<p class=\"muted\">Clients left, gateways and proxies in the middle, services right. Dashed edges are NAT paths (labelled with the translation); colour shows the error rate. Hover a node to highlight its edges.</p>\n<div class=\"map\">\n");
+    o.push_str("<section><h2>Service map</h2>\n<p class=\"muted\">Clients left, gateways and proxies in the middle, services right. Dashed edges are NAT paths (labelled with the translation); colour shows the error rate. Hover a node to highlight its edges (and, on a busy map, show their labels).</p>\n<div class=\"map\">\n");
     map_svg(&mut o, r);
     o.push_str("</div>\n");
     let rows: Vec<Vec<String>> = r

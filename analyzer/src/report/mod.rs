@@ -533,6 +533,7 @@ impl Builder {
         self.summary.first_ns = self.first_ns;
         self.summary.last_ns = self.last_ns;
         self.summary.capture_points = self.points.iter().map(|&p| self.s.name(p).to_owned()).collect();
+        self.summary.capture_points.sort();
 
         // Nodes, kinds and columns.
         let mut out_calls: HashMap<Ep, u64> = HashMap::new();
@@ -853,6 +854,7 @@ pub fn format_ms(ns: Option<i64>) -> String {
     match ns {
         None => "-".into(),
         Some(v) if v.abs() >= 1_000_000_000 => format!("{:.2} s", v as f64 / 1e9),
+        Some(v) if v.abs() < 1_000_000 => format!("{:.1} µs", v as f64 / 1e3),
         Some(v) => format!("{:.2} ms", v as f64 / 1e6),
     }
 }
@@ -870,5 +872,9 @@ mod tests {
         assert_eq!(quantile(&mut v, 0.99), Some(5));
         assert_eq!(quantile(&mut [], 0.5), None);
         assert_eq!(endpoint("::1", 80), "[::1]:80");
+        assert_eq!(
+            (format_ms(Some(500)), format_ms(Some(1_500_000)), format_ms(None)),
+            ("0.5 µs".into(), "1.50 ms".into(), "-".into())
+        );
     }
 }

@@ -8,6 +8,7 @@
     edges.forEach(function (e) {
       var on = id === null || e.getAttribute("data-from") === id || e.getAttribute("data-to") === id;
       e.classList.toggle("dim", !on);
+      e.classList.toggle("hl", on && id !== null);
       if (on && id !== null) {
         near[e.getAttribute("data-from")] = true;
         near[e.getAttribute("data-to")] = true;
