@@ -32,7 +32,8 @@ apt_install() {
 if [ "$want_test" = 1 ]; then
   apt_install tshark tcpdump iproute2 iptables nginx-light dnsmasq-base \
     bind9-dnsutils redis-server redis-tools curl socat netcat-openbsd python3-scapy \
-    iputils-ping ethtool
+    iputils-ping ethtool \
+    chromium
 fi
 if [ "$want_run" = 1 ]; then
   python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb

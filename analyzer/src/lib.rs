@@ -12,5 +12,6 @@ pub mod nat;
 pub mod pipeline;
 pub mod reassembly;
 pub mod records;
+pub mod report;
 pub mod sink;
 pub mod summary;

@@ -33,6 +33,8 @@ enum Command {
     Correlate(CorrelateArgs),
     /// Print NAT paths as chains, hops ordered from the client.
     Path(PathArgs),
+    /// Write one self-contained HTML report (service map, errors, resources, TCP health) of DIR.
+    Report(ReportArgs),
     /// Print the record schemas as Markdown.
     Schema,
     /// Benchmark floor: read (and optionally dissect) every packet, build nothing.
@@ -202,6 +204,19 @@ struct PathArgs {
     status: Option<i32>,
 }
 
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Output directories of flowtrail runs (their `flows/`, `calls/`, `nat_paths/`, `runs/`).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short = 'o', long = "out", default_value = "report.html")]
+    out: PathBuf,
+    /// Page title (default: the directories).
+    #[arg(long)]
+    title: Option<String>,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
     /// AF_PACKET TPACKET_V3 rings, fanout across capture threads (any interface).
@@ -311,6 +326,7 @@ fn main() -> ExitCode {
             &mut std::io::stdout().lock(),
         )
         .map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => run_report(&args),
         Command::Capture(args) => run_capture(&args),
     };
     result.unwrap_or_else(|e| {
@@ -323,9 +339,11 @@ fn workers_or_cores(w: Option<usize>) -> usize {
     w.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1)
 }
 
-/// Prints the summary, writes it as JSON if asked; exit 1 if an input failed.
-fn conclude(summary: &RunSummary, output: &OutputArgs) -> anyhow::Result<ExitCode> {
+/// Prints the summary, writes it as JSON to `DIR/runs/<run_id>.json` (for
+/// `flowtrail report`) and where asked; exit 1 if an input failed.
+fn conclude(summary: &RunSummary, output: &OutputArgs, run_id: &str) -> anyhow::Result<ExitCode> {
     eprint!("{}", flowtrail::summary::render(summary));
+    flowtrail::report::write_run_summary(&output.out, run_id, summary)?;
     if let Some(path) = &output.summary_json {
         std::fs::write(path, flowtrail::summary::to_json(summary) + "\n")?;
     }
@@ -350,7 +368,7 @@ fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
         nat: (!a.no_nat_paths).then(|| a.nat.config()),
     };
     let summary = replay(&opts)?;
-    conclude(&summary, &a.output)
+    conclude(&summary, &a.output, &opts.run_id)
 }
 
 fn run_correlate(a: &CorrelateArgs) -> anyhow::Result<ExitCode> {
@@ -374,12 +392,29 @@ fn run_correlate(a: &CorrelateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let opts = flowtrail::report::ReportOptions { dirs: a.dirs.clone(), title: a.title.clone(), ..Default::default() };
+    let r = flowtrail::report::write_report(&opts, &a.out)?;
+    eprintln!(
+        "flowtrail report: {} records from {} files in {:.3} s ({:.0} records/s): {} services, {} edges -> {}",
+        r.scan.records,
+        r.scan.files,
+        r.scan.elapsed_s,
+        r.scan.records as f64 / r.scan.elapsed_s.max(1e-9),
+        r.nodes.iter().filter(|n| n.kind != flowtrail::report::NodeKind::Client).count(),
+        r.edges.len(),
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let workers = workers_or_cores(a.workers);
+    let run_id = a.output.run_id();
     let (opener, capture_threads, shards) = match a.mode {
         Mode::Afpacket => (afpacket_opener(a, workers), workers, 1),
         Mode::Tc | Mode::Xdp => (ebpf_opener(a)?, 1, workers),
@@ -392,13 +427,13 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         out_dir: a.output.out.clone(),
         flow: a.flow.config(),
         defrag: flowtrail::defrag::DefragConfig::default(),
-        run_id: a.output.run_id(),
+        run_id: run_id.clone(),
         stop,
         duration: a.duration.map(|ns| std::time::Duration::from_nanos(ns as u64)),
         nat: (!a.no_nat_paths).then(|| a.nat.config()),
     };
     let summary = capture(opts)?;
-    conclude(&summary, &a.output)
+    conclude(&summary, &a.output, &run_id)
 }
 
 fn afpacket_opener(a: &CaptureArgs, threads: usize) -> Opener {
