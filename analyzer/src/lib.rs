@@ -8,6 +8,7 @@
 pub mod dataset;
 pub mod defrag;
 pub mod flow;
+pub mod metrics;
 pub mod nat;
 pub mod pipeline;
 pub mod reassembly;

@@ -276,6 +276,9 @@ struct CaptureArgs {
     no_nat_paths: bool,
     #[command(flatten)]
     nat: NatArgs,
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9464; port 0 picks one and logs it).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Parses `300s`, `5m`, `250ms`, `1h`, or plain seconds, into nanoseconds.
@@ -419,6 +422,16 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         Mode::Afpacket => (afpacket_opener(a, workers), workers, 1),
         Mode::Tc | Mode::Xdp => (ebpf_opener(a)?, 1, workers),
     };
+    let metrics = match a.metrics_addr {
+        Some(addr) => {
+            let m = flowtrail::metrics::Metrics::new();
+            let bound = flowtrail::metrics::serve(addr, Arc::clone(&m))
+                .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
+            tracing::info!("serving metrics on http://{bound}/metrics");
+            Some(m)
+        }
+        None => None,
+    };
     let opts = LiveOptions {
         patterns: a.interfaces.clone(),
         opener,
@@ -431,6 +444,7 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         stop,
         duration: a.duration.map(|ns| std::time::Duration::from_nanos(ns as u64)),
         nat: (!a.no_nat_paths).then(|| a.nat.config()),
+        metrics,
     };
     let summary = capture(opts)?;
     conclude(&summary, &a.output, &run_id)

@@ -145,6 +145,7 @@ fn live_opts(patterns: &[&str], opener: Opener, out: &Path, stop: Arc<AtomicBool
         stop,
         duration: None,
         nat: Some(flowtrail::nat::NatConfig::default()),
+        metrics: None,
     }
 }
 
@@ -366,4 +367,120 @@ fn sigterm_mid_traffic_leaves_whole_files_duckdb_reads() {
     assert!(o.status.success(), "DuckDB reads every file: {}", String::from_utf8_lossy(&o.stderr));
     let n: usize = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
     assert_eq!(n, flows.rows.len() + read_kind(&out, "calls").rows.len());
+}
+
+/// One scrape of `/metrics`: each sample (`name{labels}`) and its value.
+fn scrape(addr: std::net::SocketAddr) -> std::collections::BTreeMap<String, f64> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: flowtrail\r\n\r\n").unwrap();
+    let mut r = String::new();
+    c.read_to_string(&mut r).unwrap();
+    let (head, body) = r.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').expect("sample value");
+            (k.to_string(), v.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// Sum of a family's samples.
+fn family(m: &std::collections::BTreeMap<String, f64>, name: &str) -> u64 {
+    m.iter().filter(|(k, _)| *k == name || k.starts_with(&format!("{name}{{"))).map(|(_, v)| *v as u64).sum()
+}
+
+fn sample(m: &std::collections::BTreeMap<String, f64>, key: &str) -> u64 {
+    *m.get(key).unwrap_or_else(|| panic!("no sample {key}")) as u64
+}
+
+/// `--metrics-addr`: scrapes during the run grow, and the scrape after the
+/// run equals the summary `capture` returned. Two shards, so the flow
+/// tables publish from their own threads.
+#[test]
+fn metrics_scrapes_grow_and_end_equal_to_the_summary() {
+    if !is_root() {
+        eprintln!("SKIP: not root");
+        return;
+    }
+    let (subnet, veth) = (41, "ftlv41");
+    let mut topo = Topology::new("metrics", veth, subnet);
+    topo.serve_http(subnet);
+    let dir = Scratch::new("metrics");
+    let out = dir.0.join("out");
+    let metrics = flowtrail::metrics::Metrics::new();
+    let addr = flowtrail::metrics::serve("127.0.0.1:0", Arc::clone(&metrics)).expect("metrics listener");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut opts = live_opts(&[veth], afpacket_opener(), &out, Arc::clone(&stop));
+    opts.shards = 2;
+    opts.metrics = Some(metrics);
+    let run = std::thread::spawn(move || capture(opts).expect("capture runs"));
+    std::thread::sleep(Duration::from_millis(800));
+    let packets = format!("flowtrail_capture_packets_total{{point=\"{veth}\"}}");
+    let bytes = format!("flowtrail_capture_bytes_total{{point=\"{veth}\"}}");
+
+    traffic(subnet, 5);
+    // Flow tables publish on their once-a-second tick.
+    std::thread::sleep(Duration::from_millis(1500));
+    let first = scrape(addr);
+    assert!(sample(&first, &packets) > 0 && sample(&first, &bytes) > 0, "{first:?}");
+    assert!(family(&first, "flowtrail_flows_total") > 0, "{first:?}");
+    traffic(subnet, 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = scrape(addr);
+    assert!(sample(&second, &packets) > sample(&first, &packets));
+    for (k, v) in &first {
+        if k.split('{').next().unwrap().ends_with("_total") {
+            assert!(second[k] >= *v, "{k} went from {v} to {}", second[k]);
+        }
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let s = run.join().expect("capture thread");
+    let end = scrape(addr);
+    println!(
+        "metrics: {} packets, {} bytes; scrapes {} -> {} -> {} packets",
+        s.packets,
+        s.bytes,
+        sample(&first, &packets),
+        sample(&second, &packets),
+        sample(&end, &packets)
+    );
+    assert!(s.packets > 50, "traffic was captured");
+    assert_eq!(family(&end, "flowtrail_capture_packets_total"), s.packets, "one point, every packet");
+    assert_eq!(sample(&end, &packets), s.packets);
+    assert_eq!(sample(&end, &bytes), s.bytes);
+    assert_eq!(family(&end, "flowtrail_capture_packets_dropped_total"), s.capture.dropped);
+    assert_eq!(
+        sample(&end, &format!("flowtrail_capture_packets_dropped_total{{point=\"{veth}\",cause=\"kernel\"}}")),
+        0
+    );
+    assert_eq!(family(&end, "flowtrail_capture_ring_freezes_total"), s.capture.freeze_count);
+    let f = &s.flows;
+    for (proto, n) in [("tcp", f.flows_tcp), ("udp", f.flows_udp), ("icmp", f.flows_icmp), ("other", f.flows_other)] {
+        assert_eq!(sample(&end, &format!("flowtrail_flows_total{{protocol=\"{proto}\"}}")), n, "{proto} flows");
+    }
+    assert_eq!(sample(&end, "flowtrail_flows_active"), 0, "every flow flushed");
+    assert_eq!(sample(&end, "flowtrail_analysis_dropped_total{cause=\"flow_table_full\"}"), f.untracked_packets);
+    assert_eq!(sample(&end, "flowtrail_non_ip_frames_total"), s.non_ip);
+    let errors = s.decode_errors.values().sum::<u64>() + s.l7.errors.values().sum::<u64>() + s.unsupported_linktype;
+    assert_eq!(family(&end, "flowtrail_decoder_errors_total"), errors);
+    for (kind, sink) in [("flows", &s.sink), ("calls", &s.calls), ("nat_paths", &s.nat_paths)] {
+        let k = format!("{{kind=\"{kind}\"}}");
+        assert_eq!(sample(&end, &format!("flowtrail_records_written_total{k}")), sink.rows, "{kind} rows");
+        assert_eq!(sample(&end, &format!("flowtrail_parquet_files_written_total{k}")), sink.files, "{kind} files");
+        assert_eq!(sample(&end, &format!("flowtrail_parquet_bytes_written_total{k}")), sink.bytes, "{kind} bytes");
+    }
+    // And the summary is what is on disk.
+    let calls = read_kind(&out, "calls");
+    assert_eq!(calls.rows.len(), 10, "one call per curl");
+    assert_eq!(sample(&end, "flowtrail_records_written_total{kind=\"calls\"}"), 10);
+    assert_eq!(
+        sample(&end, "flowtrail_records_written_total{kind=\"flows\"}"),
+        read_kind(&out, "flows").rows.len() as u64
+    );
+    drop(topo);
 }

@@ -23,6 +23,8 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use flowtrail_capture::netdev::{self, LinkEvent, LinkWatcher};
 use flowtrail_capture::{CaptureError, PacketSource, Polled};
 
+use crate::metrics::{Metrics, ReaderPublisher, SourcePublisher};
+
 use super::{
     add_capture_stats, finish_reader, new_reader, start_engine, start_writer, DefragConfig, FlowConfig, Reader,
     RunSummary, Source,
@@ -57,6 +59,9 @@ pub struct LiveOptions {
     /// Correlate the run's records into `nat_paths` when it stops (the
     /// interfaces are the capture points).
     pub nat: Option<crate::nat::NatConfig>,
+    /// Publish counters here while capturing (see [`crate::metrics`]);
+    /// when `capture` returns they equal its summary.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 enum Control {
@@ -74,7 +79,7 @@ fn matches_any(patterns: &[String], name: &str) -> bool {
 /// Captures until stopped; returns the summary of every capture thread.
 pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
-    let writer = start_writer(&opts.out_dir, &opts.run_id)?;
+    let writer = start_writer(&opts.out_dir, &opts.run_id, opts.metrics.as_ref())?;
     // Subscribe before listing, so an interface that appears in between is not missed.
     let mut watcher = LinkWatcher::open()?;
     let initial: Vec<String> =
@@ -91,13 +96,13 @@ pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
             let _ = tx.send(Control::Open(name.clone()));
         }
         controls.push(tx);
-        let engine = start_engine(opts.shards, &opts.flow, writer.tx.clone())?;
+        let engine = start_engine(opts.shards, &opts.flow, writer.tx.clone(), opts.metrics.as_ref())?;
         let reader = new_reader(engine, &opts.defrag, opts.shards.max(1));
-        let (opener, stop) = (Arc::clone(&opts.opener), Arc::clone(&opts.stop));
+        let (opener, stop, metrics) = (Arc::clone(&opts.opener), Arc::clone(&opts.stop), opts.metrics.clone());
         handles.push(
             std::thread::Builder::new()
                 .name(format!("flowtrail-capture-{t}"))
-                .spawn(move || capture_thread(t, reader, &opener, &rx, &stop))?,
+                .spawn(move || capture_thread(t, reader, &opener, &rx, &stop, metrics.as_ref()))?,
         );
     }
     drop(writer.tx);
@@ -145,6 +150,9 @@ pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
             crate::nat::read::correlate_dirs(&dirs, Some(&opts.run_id), cfg, &opts.out_dir, &opts.run_id)?;
         total.nat = Some(stats);
         total.nat_paths = sink;
+        if let Some(m) = &opts.metrics {
+            m.add_nat_paths(&total.nat_paths);
+        }
     }
     total.elapsed = started.elapsed();
     Ok(total)
@@ -181,21 +189,32 @@ fn capture_thread(
     opener: &Opener,
     control: &Receiver<Control>,
     stop: &AtomicBool,
+    metrics: Option<&Arc<Metrics>>,
 ) -> RunSummary {
-    let mut sources: Vec<Source> = Vec::new();
+    // Each source with the publisher of its drops.
+    let mut sources: Vec<(Source, Option<SourcePublisher>)> = Vec::new();
+    let mut publisher = metrics.map(|m| ReaderPublisher::new(Arc::clone(m)));
+    let publish = |p: &mut Option<ReaderPublisher>, s: &RunSummary, defrag_dropped: u64| {
+        if let Some(p) = p {
+            p.publish(s.non_ip, s.unsupported_linktype, &s.decode_errors, defrag_dropped);
+        }
+    };
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         while let Ok(Control::Open(name)) = control.try_recv() {
             match opener(&name, thread) {
-                Ok(ls) => sources.push(Source {
-                    src: ls.source,
-                    name: String::new(),
-                    file: String::new(),
-                    mode: ls.mode,
-                    points: Vec::new(),
-                    head: None,
-                    done: false,
-                }),
+                Ok(ls) => sources.push((
+                    Source {
+                        src: ls.source,
+                        name: String::new(),
+                        file: String::new(),
+                        mode: ls.mode,
+                        points: Vec::new(),
+                        head: None,
+                        done: false,
+                    },
+                    metrics.map(|m| SourcePublisher::new(m, &name, ls.mode)),
+                )),
                 Err(e) => {
                     tracing::warn!(interface = %name, error = %e, "cannot capture on interface");
                     reader.summary.input_errors.push(format!("{name}: {e}"));
@@ -207,14 +226,17 @@ fn capture_thread(
         let mut got = 0;
         let mut i = 0;
         while i < sources.len() {
-            let (n, ended) = poll_source(&mut reader, &mut sources[i], wait);
+            let (n, ended) = poll_source(&mut reader, &mut sources[i].0, wait, publisher.as_mut());
             got += n;
             if ended {
-                let s = sources.remove(i);
-                add_capture_stats(&mut reader.summary.capture, &s.src.stats());
+                let (s, drops) = sources.remove(i);
+                end_source(&mut reader.summary, &s, drops);
             } else {
                 i += 1;
             }
+        }
+        if got > 0 {
+            publish(&mut publisher, &reader.summary, reader.defrag.stats.dropped_limit);
         }
         if sources.is_empty() {
             std::thread::sleep(Duration::from_millis(50));
@@ -224,29 +246,55 @@ fn capture_thread(
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             reader.engine.tick(wall_now_ns());
+            for (s, drops) in &mut sources {
+                if let Some(d) = drops {
+                    d.publish(&s.src.stats());
+                }
+            }
         }
     }
-    for s in &sources {
-        add_capture_stats(&mut reader.summary.capture, &s.src.stats());
+    for (s, drops) in sources {
+        end_source(&mut reader.summary, &s, drops);
     }
-    drop(sources);
-    finish_reader(reader)
+    let summary = finish_reader(reader);
+    publish(&mut publisher, &summary, summary.defrag.dropped_limit);
+    summary
+}
+
+/// Counts an ended source's stats in the summary, and publishes the same.
+fn end_source(summary: &mut RunSummary, s: &Source, drops: Option<SourcePublisher>) {
+    let stats = s.src.stats();
+    add_capture_stats(&mut summary.capture, &stats);
+    if let Some(mut d) = drops {
+        d.publish(&stats);
+    }
 }
 
 /// Polls up to [`ROUND`] packets of a source. Returns how many came and
 /// whether the source ended (stopped, or its interface is gone).
-fn poll_source(reader: &mut Reader, src: &mut Source, wait: Duration) -> (usize, bool) {
+/// With `tally`, counts each packet for its capture point's metrics.
+fn poll_source(
+    reader: &mut Reader,
+    src: &mut Source,
+    wait: Duration,
+    mut tally: Option<&mut ReaderPublisher>,
+) -> (usize, bool) {
     let mut n = 0;
     while n < ROUND {
         match src.src.poll_packet(wait) {
             Ok(Polled::Packet(p)) => {
                 n += 1;
-                if let Some(Some(point)) = src.points.get(p.interface as usize) {
+                let (point, orig) = if let Some(Some(point)) = src.points.get(p.interface as usize) {
                     reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len);
+                    (*point, p.orig_len)
                 } else {
                     let (iface, ts, lt, orig, data) = (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
                     let point = reader.point_of(src, iface);
                     reader.on_packet(point, ts, lt, &data, orig);
+                    (point, orig)
+                };
+                if let Some(t) = tally.as_deref_mut() {
+                    t.packet(point, &reader.points[point as usize], orig);
                 }
             }
             Ok(Polled::Idle { .. }) => return (n, false),

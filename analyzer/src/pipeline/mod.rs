@@ -30,6 +30,7 @@ pub use live::{capture, LiveOptions, LiveSource, Opener};
 
 use crate::defrag::{detach, Datagram, DefragConfig, DefragStats, Defragmenter};
 use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
+use crate::metrics::{Metrics, SinkPublisher, TablePublisher};
 use crate::reassembly::L7Stats;
 use crate::records::{CallRecord, FlowRecord};
 use crate::sink::{ParquetSink, SinkStats};
@@ -124,6 +125,7 @@ enum Engine {
     Inline {
         table: Box<FlowTable>,
         sink: Sender<Output>,
+        metrics: Option<TablePublisher>,
     },
     Sharded {
         txs: Vec<Sender<Msg>>,
@@ -167,7 +169,7 @@ impl Engine {
     fn dispatch(&mut self, info: PacketInfo, p: &Packet<'_>) {
         let (key, from_lo) = FlowKey::of(info.point, p);
         match self {
-            Engine::Inline { table, sink } => {
+            Engine::Inline { table, sink, .. } => {
                 table.process(&info, &key, from_lo, p);
                 if table.pending() >= RECORD_BATCH {
                     send_records(table, sink);
@@ -202,9 +204,12 @@ impl Engine {
     /// idle flows end and their records are written.
     fn tick(&mut self, now_ns: i64) {
         match self {
-            Engine::Inline { table, sink } => {
+            Engine::Inline { table, sink, metrics } => {
                 table.advance(now_ns);
                 send_records(table, sink);
+                if let Some(m) = metrics {
+                    m.publish(table);
+                }
             }
             Engine::Sharded { txs, batches, .. } => {
                 for (tx, b) in txs.iter().zip(batches.iter_mut()) {
@@ -222,8 +227,11 @@ impl Engine {
         let mut total = TableStats::default();
         let mut l7 = L7Stats::default();
         match self {
-            Engine::Inline { mut table, sink } => {
+            Engine::Inline { mut table, sink, metrics } => {
                 table.flush(end_ns, RECORD_BATCH, &mut |t| send_records(t, &sink));
+                if let Some(mut m) = metrics {
+                    m.publish(&table);
+                }
                 add_table_stats(&mut total, &table.stats);
                 add_l7_stats(&mut l7, &table.l7_stats);
             }
@@ -270,7 +278,13 @@ fn add_l7_stats(t: &mut L7Stats, s: &L7Stats) {
     t.add_stream(&s.stream);
 }
 
-fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Sender<Output>) -> ShardResult {
+fn worker(
+    cfg: FlowConfig,
+    rx: Receiver<Msg>,
+    recycle: Sender<Batch>,
+    sink: Sender<Output>,
+    mut metrics: Option<TablePublisher>,
+) -> ShardResult {
     let mut table = FlowTable::new(cfg);
     let mut end_ns = i64::MIN;
     for msg in rx {
@@ -280,6 +294,9 @@ fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Send
             Msg::Tick(now) => {
                 table.advance(now);
                 send_records(&mut table, &sink);
+                if let Some(m) = &mut metrics {
+                    m.publish(&table);
+                }
             }
             Msg::Batch(mut batch) => {
                 for it in &batch.items {
@@ -297,6 +314,9 @@ fn worker(cfg: FlowConfig, rx: Receiver<Msg>, recycle: Sender<Batch>, sink: Send
         }
     }
     table.flush(end_ns, RECORD_BATCH, &mut |t| send_records(t, &sink));
+    if let Some(m) = &mut metrics {
+        m.publish(&table);
+    }
     (table.stats, table.l7_stats)
 }
 
@@ -428,11 +448,13 @@ struct Writer {
     handle: std::thread::JoinHandle<anyhow::Result<(SinkStats, SinkStats)>>,
 }
 
-fn start_writer(out_dir: &std::path::Path, run_id: &str) -> anyhow::Result<Writer> {
+/// With `metrics`, publishes rows, files and bytes after every batch.
+fn start_writer(out_dir: &std::path::Path, run_id: &str, metrics: Option<&Arc<Metrics>>) -> anyhow::Result<Writer> {
     std::fs::create_dir_all(out_dir)?;
     let (tx, rx) = bounded::<Output>(64);
     let out_dir = out_dir.to_path_buf();
     let run_id = run_id.to_string();
+    let mut publish = metrics.map(|m| SinkPublisher::new(Arc::clone(m)));
     let handle = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(
         move || -> anyhow::Result<(SinkStats, SinkStats)> {
             let mut flows = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
@@ -442,28 +464,42 @@ fn start_writer(out_dir: &std::path::Path, run_id: &str) -> anyhow::Result<Write
                     Output::Flows(r) => flows.write(r)?,
                     Output::Calls(r) => calls.write(r)?,
                 }
+                if let Some(p) = &mut publish {
+                    p.publish(&flows.stats, &calls.stats);
+                }
             }
-            Ok((flows.close()?, calls.close()?))
+            let (flows, calls) = (flows.close()?, calls.close()?);
+            if let Some(p) = &mut publish {
+                p.publish(&flows, &calls);
+            }
+            Ok((flows, calls))
         },
     )?;
     Ok(Writer { tx, handle })
 }
 
-/// An engine: the table inline (one worker) or N shard threads.
-fn start_engine(workers: usize, flow: &FlowConfig, sink: Sender<Output>) -> anyhow::Result<Engine> {
+/// An engine: the table inline (one worker) or N shard threads. With
+/// `metrics`, each table publishes on every tick and when it flushes.
+fn start_engine(
+    workers: usize,
+    flow: &FlowConfig,
+    sink: Sender<Output>,
+    metrics: Option<&Arc<Metrics>>,
+) -> anyhow::Result<Engine> {
+    let publisher = || metrics.map(|m| TablePublisher::new(Arc::clone(m)));
     if workers <= 1 {
-        return Ok(Engine::Inline { table: Box::new(FlowTable::new(flow.clone())), sink });
+        return Ok(Engine::Inline { table: Box::new(FlowTable::new(flow.clone())), sink, metrics: publisher() });
     }
     let (recycle_tx, recycle_rx) = bounded(workers * 8);
     let mut txs = Vec::new();
     let mut handles = Vec::new();
     for i in 0..workers {
         let (tx, rx) = bounded(16);
-        let (cfg, recycle, sink) = (flow.clone(), recycle_tx.clone(), sink.clone());
+        let (cfg, recycle, sink, metrics) = (flow.clone(), recycle_tx.clone(), sink.clone(), publisher());
         handles.push(
             std::thread::Builder::new()
                 .name(format!("flowtrail-shard-{i}"))
-                .spawn(move || worker(cfg, rx, recycle, sink))?,
+                .spawn(move || worker(cfg, rx, recycle, sink, metrics))?,
         );
         txs.push(tx);
     }
@@ -519,8 +555,8 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
         });
     }
     let workers = opts.workers.max(1);
-    let writer = start_writer(&opts.out_dir, &opts.run_id)?;
-    let mut reader = new_reader(start_engine(workers, &opts.flow, writer.tx)?, &opts.defrag, workers);
+    let writer = start_writer(&opts.out_dir, &opts.run_id, None)?;
+    let mut reader = new_reader(start_engine(workers, &opts.flow, writer.tx, None)?, &opts.defrag, workers);
 
     let total_bytes: u64 = sources.iter().filter_map(|s| s.src.progress().1).sum();
     let bar = (opts.progress && std::io::stderr().is_terminal() && total_bytes > 32 << 20).then(|| {
