@@ -109,13 +109,26 @@ fn traffic(subnet: u8, requests: usize) {
 /// tcpdump on `iface`, only packets of direction `dir` (`in`, `out`, `inout`).
 fn tcpdump_dir(iface: &str, file: &Path, dir: &str) -> Child {
     let c = Command::new("tcpdump")
-        .args(["-i", iface, "-Q", dir, "-U", "-n", "--time-stamp-precision=nano", "-w"])
+        .args(["-i", iface, "-Q", dir, "-U", "--immediate-mode", "-n", "--time-stamp-precision=nano", "-w"])
         .arg(file)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcpdump");
-    std::thread::sleep(Duration::from_millis(700));
+    // Ready when it says it is listening (a loaded machine can take seconds).
+    let mut c = c;
+    let stderr = c.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let _ = rx.recv_timeout(Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
     c
 }
 
