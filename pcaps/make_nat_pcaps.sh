@@ -14,10 +14,11 @@
 #   ftp-c 10.99.74.10 -- eth0 [ftp-gw] eth1 -- eth0 10.99.75.10 [ftp-px] eth1 10.99.76.1 -- ftp-b1 10.99.76.21
 #       (client.pcap)   DNAT+MASQUERADE       (proxy_in.pcap)   nginx   (backend.pcap)
 #
-# Each set becomes pcaps/nat/<set>/ holding client.pcap, backend.pcap, the raw
+# Each set becomes pcaps/nat/<set>/ holding client.pcap, backend.pcap (and
+# proxy_in.pcap in vip_proxy), the raw
 # evidence (conntrack.log, access logs, socat/dnsmasq logs) and truth.tsv,
 # which tools/nat_truth.py makes from that evidence and then checks against
-# both pcaps with tshark.
+# its pcaps with tshark.
 #
 # Usage (as root):  pcaps/make_nat_pcaps.sh [--only SET[,SET...]]
 #   sets: dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy
