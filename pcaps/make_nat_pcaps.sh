@@ -9,13 +9,19 @@
 #                              (client.pcap)         (backend.pcap)  +-- ftp-b2 10.99.M.22
 #
 # (M = N+1; br0 is a Linux bridge in ftp-gw with one veth port per backend).
-# Each set becomes pcaps/nat/<set>/ holding client.pcap, backend.pcap, the raw
+# The set vip_proxy has a chain instead, and three capture points:
+#
+#   ftp-c 10.99.74.10 -- eth0 [ftp-gw] eth1 -- eth0 10.99.75.10 [ftp-px] eth1 10.99.76.1 -- ftp-b1 10.99.76.21
+#       (client.pcap)   DNAT+MASQUERADE       (proxy_in.pcap)   nginx   (backend.pcap)
+#
+# Each set becomes pcaps/nat/<set>/ holding client.pcap, backend.pcap (and
+# proxy_in.pcap in vip_proxy), the raw
 # evidence (conntrack.log, access logs, socat/dnsmasq logs) and truth.tsv,
 # which tools/nat_truth.py makes from that evidence and then checks against
-# both pcaps with tshark.
+# its pcaps with tshark.
 #
 # Usage (as root):  pcaps/make_nat_pcaps.sh [--only SET[,SET...]]
-#   sets: dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay
+#   sets: dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy
 #   FTP_PFX=fnat- sets the namespace prefix (default ftp-), so several
 #   capture makers can run at once; NAT_KEEP=1 keeps the temp dir of a failed run.
 # Only the directories of the sets made are replaced; nothing else in pcaps/
@@ -35,7 +41,7 @@ PFX=${FTP_PFX:-ftp-}
 PY=/usr/bin/python3
 NETKIT="$HERE/tools/netkit.py"
 TRUTH="$HERE/tools/nat_truth.py"
-SETS=(dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay)
+SETS=(dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy)
 
 die() { echo "make_nat_pcaps: $*" >&2; exit 1; }
 log() { printf '\n=== %s\n' "$*"; }
@@ -578,6 +584,86 @@ expect_n client 'http.response.code==200' 10
 expect_n backend 'tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src==10.99.73.1 && ip.dst==10.99.73.21' 10
 expect_n backend 'http.response.code==200' 10
 truth socat --server 10.99.72.1:80 --n 10
+set_end
+fi
+
+# chain: the topology of vip_proxy (see the header): client net 10.99.74.0/24,
+# gateway -> proxy net 10.99.75.0/24, proxy -> backend net 10.99.76.0/24.
+# Only ftp-gw forwards; the proxy ends TCP (nginx) and forwards nothing.
+chain() {
+    ns_new ${PFX}c; ns_new ${PFX}gw; ns_new ${PFX}px; ns_new ${PFX}b1
+    veth ${PFX}c eth0 "$(mac 74 10)" ${PFX}gw eth0 "$(mac 74 01)"
+    veth ${PFX}gw eth1 "$(mac 75 01)" ${PFX}px eth0 "$(mac 75 10)"
+    veth ${PFX}px eth1 "$(mac 76 01)" ${PFX}b1 eth0 "$(mac 76 21)"
+    ip -n ${PFX}c addr add 10.99.74.10/24 dev eth0
+    ip -n ${PFX}c route add default via 10.99.74.1
+    ip -n ${PFX}gw addr add 10.99.74.1/24 dev eth0
+    ip -n ${PFX}gw addr add 10.99.75.1/24 dev eth1
+    nsx ${PFX}gw sysctl -qw net.ipv4.ip_forward=1
+    ip -n ${PFX}px addr add 10.99.75.10/24 dev eth0
+    ip -n ${PFX}px addr add 10.99.76.1/24 dev eth1
+    ip -n ${PFX}px route add default via 10.99.75.1
+    ip -n ${PFX}b1 addr add 10.99.76.21/24 dev eth0
+    ip -n ${PFX}b1 route add default via 10.99.76.1
+}
+
+if want vip_proxy; then
+set_begin vip_proxy
+chain
+# backend: /chain/<even> exists (200), anything else 404 from an empty docroot
+nginx_run ${PFX}b1 b1 <<EOF
+  server {
+    listen 10.99.76.21:80;
+    location ~ "^/chain/[0-9]*[02468]\$" { return 200 "b1 \$request_uri\n"; }
+    location / { root $WORK/empty; }
+  }
+EOF
+wait_listen ${PFX}b1 tcp 10.99.76.21:80
+nginx_run ${PFX}px proxy <<EOF
+  upstream backend { server 10.99.76.21:80; keepalive 4; }
+  server {
+    listen 10.99.75.10:80;
+    access_log $WORK/nginx-proxy/access.log proxy;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Request-ID \$request_id;
+      add_header X-Request-ID \$request_id always;
+    }
+  }
+EOF
+wait_listen ${PFX}px tcp 10.99.75.10:80
+# Service VIP in front of the proxy: DNAT, and MASQUERADE towards the proxy
+nsx ${PFX}gw iptables -t nat -A PREROUTING -d 10.96.0.80/32 -p tcp --dport 80 -j DNAT --to-destination 10.99.75.10:80
+nsx ${PFX}gw iptables -t nat -A POSTROUTING -o eth1 -j MASQUERADE
+conntrack_start
+cap_start ${PFX}gw eth0 client
+cap_start ${PFX}px eth0 proxy_in
+cap_start ${PFX}px eth1 backend
+for i in $(seq 10); do get ${PFX}c "http://10.96.0.80/chain/$i"; done
+caps_stop
+conntrack_stop 10
+cp "$WORK/nginx-proxy/access.log" "$WORK/out/$SET/proxy.access.log"
+cp "$WORK/nginx-b1/access.log" "$WORK/out/$SET/b1.access.log"
+expect_n client 'tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src==10.99.74.10 && ip.dst==10.96.0.80' 10
+expect_n client 'http.request' 10
+expect_n client 'http.response.code==200 && ip.src==10.96.0.80 && http.response.line contains "X-Request-ID: "' 5
+expect_n client 'http.response.code==404 && ip.src==10.96.0.80 && http.response.line contains "X-Request-ID: "' 5
+expect_n client 'ip.addr==10.99.75.0/24 || ip.addr==10.99.76.0/24' 0
+expect_n proxy_in 'tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src==10.99.75.1 && ip.dst==10.99.75.10' 10
+expect_n proxy_in 'http.request' 10
+expect_n proxy_in 'http.response.code==200 && ip.src==10.99.75.10' 5
+expect_n proxy_in 'http.response.code==404 && ip.src==10.99.75.10' 5
+expect_n proxy_in 'ip.addr==10.99.74.10 || ip.addr==10.96.0.80' 0
+expect_n backend 'http.request && ip.src==10.99.76.1 && http.request.line contains "X-Request-ID: "' 10
+expect_n backend 'http.response.code==200 && ip.src==10.99.76.21' 5
+expect_n backend 'http.response.code==404 && ip.src==10.99.76.21' 5
+expect_n backend 'ip.addr==10.99.74.0/24 || ip.addr==10.99.75.0/24 || ip.addr==10.96.0.80' 0
+expect backend 'tcp.flags.syn==1 && tcp.flags.ack==0' 1
+n=$(count backend 'tcp.flags.syn==1 && tcp.flags.ack==0')
+[ "$n" -le 2 ] || die "vip_proxy: $n upstream connections for 10 sequential requests, keepalive to the upstream does not work"
+truth chain --vip 10.96.0.80:80 --server 10.99.75.10:80 --n 10
 set_end
 fi
 

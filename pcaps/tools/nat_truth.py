@@ -4,6 +4,7 @@
   nat_truth.py make conntrack DIR --vip IP:PORT [--proto tcp|udp] --n N
   nat_truth.py make proxy DIR --server IP:PORT --join request_id|uri --n N
   nat_truth.py make socat DIR --server IP:PORT --n N
+  nat_truth.py make chain DIR --vip IP:PORT --server IP:PORT --n N
   nat_truth.py check DIR
 
 make reads only the evidence in DIR (never the pcaps):
@@ -23,12 +24,20 @@ make reads only the evidence in DIR (never the pcaps):
              connection to B" and "successfully connected from local address
              G": one l4 row per relayed connection; resource and status from
              b1.access.log on side b's client port.
+  chain      three points, client -> proxy_in -> backend (a DNAT+MASQUERADE
+             gateway in front of an nginx proxy): the conntrack rows (points
+             client, proxy_in; resource and status from proxy.access.log on
+             side b's client address and port), then the proxy rows (points
+             proxy_in, backend; joined on $request_id). N requests, one
+             connection each: 2N rows.
 check runs tshark on every <point>.pcap named in truth.tsv and verifies that
 every row's tuples are seen (both directions) in the right pcap with the
 resource and response code given, that every connection (l4) or request
 (l7) in those pcaps has exactly one row, and, for l7 rows where nginx set an
 X-Request-ID, that the id on side b's request is the one side a's response
-carries. Standard library only.
+carries (for l4 rows: that both sides' responses carry the same id). With
+more than two points, "every connection / request has a row" holds for
+each point and kind of row that names that point. Standard library only.
 """
 
 import argparse
@@ -97,6 +106,12 @@ CT_RE = re.compile(r"^\[(\d+\.\d+)\]\s+\[(NEW|DESTROY)\]\s+(\w+)\s+\d+\s+(.*)$")
 
 
 def make_conntrack(d, a):
+    write(d, conntrack_rows(d, a, A_POINT, B_POINT, by_client(backend_logs(d))), a.n)
+
+
+def conntrack_rows(d, a, a_point, b_point, http):
+    """l4 rows from conntrack.log; http: (client addr, port) -> access log entry
+    of the server behind the NAT (entries of a backend log carry "backend")."""
     vip_ip, vip_port = hostport(a.vip)
     # dnsmasq --log-queries=extra: "<serial> <addr>/<port> query[A] name from addr",
     # answered by "<serial> <addr>/<port> config|reply|cached name is X"
@@ -112,7 +127,6 @@ def make_conntrack(d, a):
                 e["name"] = m.group(5)
             elif e["rcode"] is None:
                 e["rcode"] = 3 if m.group(6) == "NXDOMAIN" else 0
-    http = by_client(backend_logs(d))
     rows = []
     for line in (d / "conntrack.log").read_text().splitlines():
         m = CT_RE.match(line.strip())
@@ -129,9 +143,9 @@ def make_conntrack(d, a):
         row = {
             "link_kind": "l4",
             "translation": "+".join(t for t, on in (("dnat", dnat), ("snat", snat)) if on) or "none",
-            "a_point": A_POINT, "a_client_ip": o["src"], "a_client_port": o["sport"],
+            "a_point": a_point, "a_client_ip": o["src"], "a_client_port": o["sport"],
             "a_server_ip": o["dst"], "a_server_port": o["dport"],
-            "b_point": B_POINT, "b_client_ip": r["dst"], "b_client_port": r["dport"],
+            "b_point": b_point, "b_client_ip": r["dst"], "b_client_port": r["dport"],
             "b_server_ip": r["src"], "b_server_port": r["sport"],
             "evidence": "conntrack",
         }
@@ -143,15 +157,30 @@ def make_conntrack(d, a):
                        b_response_code=q["rcode"] if q["rcode"] is not None else "-")
         elif a.proto == "tcp" and bkey in http:
             e = http[bkey]
-            if not r["src"].endswith("." + "2" + e["backend"][1:]):
+            if "backend" in e and not r["src"].endswith("." + "2" + e["backend"][1:]):
                 fail(f"{e['backend']}.access.log has a request for {r['src']}")
             row.update(a_resource=e["uri"], b_resource=e["uri"],
                        a_response_code=e["status"], b_response_code=e["status"])
         rows.append(row)
-    write(d, rows, a.n)
+    return rows
 
 
 def make_proxy(d, a):
+    write(d, proxy_rows(d, a, A_POINT, B_POINT), a.n)
+
+
+def proxy_log(d):
+    """proxy.access.log lines (nginx log_format proxy)."""
+    out = []
+    for line in (d / "proxy.access.log").read_text().splitlines():
+        f = line.split()
+        if len(f) != 7:
+            fail(f"proxy.access.log: unexpected line {line!r}")
+        out.append(dict(zip(("addr", "port", "rid", "uri", "status", "up", "msec"), f)))
+    return out
+
+
+def proxy_rows(d, a, a_point, b_point):
     srv_ip, srv_port = hostport(a.server)
     key = "rid" if a.join == "request_id" else "uri"
     backend = {}
@@ -160,11 +189,8 @@ def make_proxy(d, a):
             fail(f"backend {key} {e[key]!r} missing or not unique")
         backend[e[key]] = e
     rows = []
-    for line in (d / "proxy.access.log").read_text().splitlines():
-        f = line.split()
-        if len(f) != 7:
-            fail(f"proxy.access.log: unexpected line {line!r}")
-        addr, port, rid, uri, status, up, _msec = f
+    for p in proxy_log(d):
+        addr, port, rid, uri, status, up = p["addr"], p["port"], p["rid"], p["uri"], p["status"], p["up"]
         e = backend.pop(rid if key == "rid" else uri, None)
         if e is None:
             fail(f"proxy request {uri} ({rid}) has no backend request")
@@ -173,16 +199,26 @@ def make_proxy(d, a):
             fail(f"proxy request {uri} went to {up}, but {e['backend']} logged {e['uri']}")
         rows.append({
             "link_kind": "l7", "translation": "proxy",
-            "a_point": A_POINT, "a_client_ip": addr, "a_client_port": port,
+            "a_point": a_point, "a_client_ip": addr, "a_client_port": port,
             "a_server_ip": srv_ip, "a_server_port": srv_port,
-            "b_point": B_POINT, "b_client_ip": e["addr"], "b_client_port": e["port"],
+            "b_point": b_point, "b_client_ip": e["addr"], "b_client_port": e["port"],
             "b_server_ip": up_ip, "b_server_port": up_port,
             "a_resource": uri, "b_resource": e["uri"], "a_response_code": status,
             "b_response_code": e["status"], "evidence": "access_log",
         })
     if backend:
         fail(f"backend requests without a proxy request: {sorted(backend)}")
-    write(d, rows, a.n)
+    return rows
+
+
+def make_chain(d, a):
+    """client -> (DNAT+MASQUERADE gateway) -> proxy_in -> (nginx) -> backend."""
+    down = by_client(proxy_log(d))
+    l4 = conntrack_rows(d, a, "client", "proxy_in", down)
+    if len(l4) != a.n or any(r.get("a_resource", "-") == "-" for r in l4):
+        fail(f"{d.name}: {len(l4)} conntrack links, expected {a.n}, each with a proxy request")
+    l7 = proxy_rows(d, a, "proxy_in", "backend")
+    write(d, l4 + l7, 2 * a.n)
 
 
 SOCAT_RE = re.compile(r"socat\[(\d+)\] \w (.*)$")
@@ -295,12 +331,12 @@ def check(d):
     points = {}
     want_opens = collections.defaultdict(set)
     want_requests = collections.defaultdict(collections.Counter)
-    kinds = set()
+    kinds = collections.defaultdict(set)    # point -> kinds of the rows that name it
     rids = 0
     for i, r in enumerate(rows, 2):
-        kinds.add(r["link_kind"])
         for s in "ab":
             name = r[f"{s}_point"]
+            kinds[name].add(r["link_kind"])
             if name not in points:
                 points[name] = Point(d / f"{name}.pcap")
             p = points[name]
@@ -328,12 +364,22 @@ def check(d):
             if got != sent:
                 fail(f"truth.tsv line {i}: X-Request-ID to the backend {sent}, back to the client {got}")
             rids += got is not None
+        # a NAT does not touch the payload: an X-Request-ID on side a's response is on side b's too
+        elif r["a_resource"] != "-":
+            pa, pb = points[r["a_point"]], points[r["b_point"]]
+            arev = (r["a_server_ip"], r["a_server_port"], r["a_client_ip"], r["a_client_port"])
+            brev = (r["b_server_ip"], r["b_server_port"], r["b_client_ip"], r["b_client_port"])
+            got = pa.rid.get(("resp", arev, r["a_resource"]))
+            sent = pb.rid.get(("resp", brev, r["b_resource"]))
+            if got != sent:
+                fail(f"truth.tsv line {i}: X-Request-ID {got} on side a's response, {sent} on side b's")
+            rids += got is not None
     # every connection / request in the pcaps has its row
     for name, p in points.items():
-        if "l4" in kinds and p.opens != want_opens[name]:
+        if "l4" in kinds[name] and p.opens != want_opens[name]:
             fail(f"{name}.pcap: connections without a row {sorted(p.opens - want_opens[name])}, "
                  f"rows without a connection {sorted(want_opens[name] - p.opens)}")
-        if "l7" in kinds and +p.requests != +want_requests[name]:
+        if "l7" in kinds[name] and +p.requests != +want_requests[name]:
             fail(f"{name}.pcap: requests and l7 rows differ: {p.requests - want_requests[name]} / "
                  f"{want_requests[name] - p.requests}")
     print(f"  truth.tsv checked against {', '.join(sorted(points))}.pcap: {len(rows)} rows, every tuple seen"
@@ -344,7 +390,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     mk = sub.add_parser("make")
-    mk.add_argument("mode", choices=["conntrack", "proxy", "socat"])
+    mk.add_argument("mode", choices=["conntrack", "proxy", "socat", "chain"])
     mk.add_argument("dir", type=Path)
     mk.add_argument("--vip")
     mk.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
@@ -362,6 +408,10 @@ def main():
         make_conntrack(a.dir, a)
     elif a.mode == "proxy":
         make_proxy(a.dir, a)
+    elif a.mode == "chain":
+        if not a.vip or not a.server:
+            fail("chain needs --vip and --server")
+        make_chain(a.dir, a)
     else:
         make_socat(a.dir, a)
 
