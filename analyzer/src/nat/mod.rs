@@ -57,6 +57,9 @@ use hashbrown::{HashMap, HashSet};
 
 use crate::records::NatPathRecord;
 
+/// Link records handed out at once by [`Linker::link_into`].
+pub const EMIT_BATCH: usize = 16 * 1024;
+
 /// Matching windows; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct NatConfig {
@@ -246,6 +249,26 @@ fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
     matches!((a, b), (Some(x), Some(y)) if x == y)
 }
 
+/// Groups item indexes by key without a map of vectors: the `(key, index)`
+/// pairs sorted, and the runs of two or more equal keys, each run in index
+/// (time) order. (A million groups of two were a million allocations.)
+fn runs<K: Ord + Copy>(keyed: impl Iterator<Item = (K, usize)>) -> (Vec<usize>, Vec<std::ops::Range<usize>>) {
+    let mut keyed: Vec<(K, usize)> = keyed.collect();
+    keyed.sort_unstable();
+    let idx = keyed.iter().map(|x| x.1).collect();
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for i in 1..=keyed.len() {
+        if i == keyed.len() || keyed[i].0 != keyed[start].0 {
+            if i - start > 1 {
+                ranges.push(start..i);
+            }
+            start = i;
+        }
+    }
+    (idx, ranges)
+}
+
 /// Mixes an id with a tag (splitmix64 finaliser).
 fn path_hash(id: i64, tag: u64) -> i64 {
     let mut z = (id as u64) ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -294,6 +317,20 @@ impl Linker {
     /// `emit_from` are new (the others were written with the previous
     /// chunk). Both slices are sorted here by start time.
     pub fn link(&mut self, flows: &mut [FlowObs], calls: &mut [CallObs], emit_from: i64, out: &mut Vec<NatPathRecord>) {
+        self.link_into(flows, calls, emit_from, &mut |batch| out.append(batch));
+    }
+
+    /// Like [`Linker::link`], handing the records to `flush` in batches of
+    /// at most [`EMIT_BATCH`] (a million links are not held at once).
+    pub fn link_into(
+        &mut self,
+        flows: &mut [FlowObs],
+        calls: &mut [CallObs],
+        emit_from: i64,
+        flush: &mut dyn FnMut(&mut Vec<NatPathRecord>),
+    ) {
+        let mut out = Vec::new();
+        let out = &mut out;
         flows.sort_by_key(|f| (f.start_ns, f.flow_id));
         calls.sort_by_key(|c| (c.start_ns, c.call_id));
         self.stats.flows += flows.iter().filter(|f| f.start_ns >= emit_from).count() as u64;
@@ -305,10 +342,13 @@ impl Linker {
         self.by_payload(flows, emit_from, &mut links);
         // L4 path ids first: L7 linking needs them to tell a proxy hop from
         // one request seen at two points.
-        self.emit(flows, calls, std::mem::take(&mut links), out);
+        self.emit(flows, calls, std::mem::take(&mut links), out, flush);
         self.by_request_id(calls, emit_from, &mut links);
         self.by_timing(calls, emit_from, &mut links);
-        self.emit(flows, calls, links, out);
+        self.emit(flows, calls, links, out, flush);
+        if !out.is_empty() {
+            flush(out);
+        }
         self.prune(emit_from.saturating_sub(self.cfg.tail_ns()));
     }
 
@@ -319,17 +359,12 @@ impl Linker {
     }
 
     fn by_isn(&mut self, flows: &[FlowObs], emit_from: i64, links: &mut Vec<Link>) {
-        let mut groups: HashMap<i64, Vec<usize>> = HashMap::new();
-        for (i, f) in flows.iter().enumerate() {
-            if let (Some(isn), "tcp") = (f.client_isn, &*f.l4) {
-                groups.entry(isn).or_default().push(i);
-            }
-        }
-        let mut keys: Vec<i64> = groups.keys().copied().filter(|k| groups[k].len() > 1).collect();
-        keys.sort_unstable();
+        let (idx, ranges) = runs(
+            flows.iter().enumerate().filter(|(_, f)| &*f.l4 == "tcp").filter_map(|(i, f)| Some((f.client_isn?, i))),
+        );
         let window = self.cfg.isn_window_ns + self.cfg.max_skew_ns;
-        for k in keys {
-            let g = &groups[&k];
+        for r in ranges {
+            let g = &idx[r];
             for (gi, &b) in g.iter().enumerate() {
                 let fb = &flows[b];
                 if fb.start_ns < emit_from || self.l4_pred.contains(&fb.flow_id) {
@@ -491,17 +526,10 @@ impl Linker {
     }
 
     fn by_payload(&mut self, flows: &[FlowObs], emit_from: i64, links: &mut Vec<Link>) {
-        let mut groups: HashMap<(&str, i64), Vec<usize>> = HashMap::new();
-        for (i, f) in flows.iter().enumerate() {
-            if let Some(h) = f.client_hash {
-                groups.entry((&*f.l4, h)).or_default().push(i);
-            }
-        }
+        let (idx, ranges) = runs(flows.iter().enumerate().filter_map(|(i, f)| Some(((&*f.l4, f.client_hash?), i))));
         let window = self.cfg.payload_window_ns + self.cfg.max_skew_ns;
-        let mut keys: Vec<_> = groups.keys().copied().filter(|k| groups[k].len() > 1).collect();
-        keys.sort_unstable();
-        for k in keys {
-            let g = &groups[&k];
+        for r in ranges {
+            let g = &idx[r];
             for (gi, &b) in g.iter().enumerate() {
                 let fb = &flows[b];
                 if fb.start_ns < emit_from || self.l4_pred.contains(&fb.flow_id) {
@@ -673,7 +701,14 @@ impl Linker {
         }
     }
 
-    fn emit(&mut self, flows: &[FlowObs], calls: &[CallObs], mut links: Vec<Link>, out: &mut Vec<NatPathRecord>) {
+    fn emit(
+        &mut self,
+        flows: &[FlowObs],
+        calls: &[CallObs],
+        mut links: Vec<Link>,
+        out: &mut Vec<NatPathRecord>,
+        flush: &mut dyn FnMut(&mut Vec<NatPathRecord>),
+    ) {
         let start = |l: &Link| {
             if l.l7 {
                 (calls[l.b].start_ns, calls[l.a].start_ns)
@@ -735,6 +770,9 @@ impl Linker {
                 hop_latency_ns: rec.b_start_ns - rec.a_start_ns,
                 ..rec
             });
+            if out.len() >= EMIT_BATCH {
+                flush(out);
+            }
         }
     }
 

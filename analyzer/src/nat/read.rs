@@ -87,6 +87,17 @@ fn days_from_date(s: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// Rows in the files, from their footers: vectors are sized once instead
+/// of doubling (and faulting in fresh pages) as they fill.
+fn rows_in(files: &[PathBuf]) -> usize {
+    files
+        .iter()
+        .filter_map(|f| File::open(f).ok())
+        .filter_map(|f| ParquetRecordBatchReaderBuilder::try_new(f).ok())
+        .map(|b| usize::try_from(b.metadata().file_metadata().num_rows()).unwrap_or(0))
+        .sum()
+}
+
 /// The batches of a file, only `columns` (all when empty).
 fn batches(path: &Path, columns: &[&str]) -> anyhow::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
@@ -177,6 +188,7 @@ const FLOW_COLUMNS: &[&str] = &[
 
 /// The first record of each flow in `files` (later period records repeat it).
 pub fn read_flows(files: &[PathBuf], names: &mut Names, out: &mut Vec<FlowObs>) -> anyhow::Result<()> {
+    out.reserve_exact(rows_in(files));
     for f in files {
         for b in batches(f, FLOW_COLUMNS)? {
             let b = b?;
@@ -233,6 +245,7 @@ const CALL_COLUMNS: &[&str] = &[
 ];
 
 pub fn read_calls(files: &[PathBuf], names: &mut Names, out: &mut Vec<CallObs>) -> anyhow::Result<()> {
+    out.reserve_exact(rows_in(files));
     for f in files {
         for b in batches(f, CALL_COLUMNS)? {
             let b = b?;
@@ -294,10 +307,15 @@ pub fn correlate_dirs(
         if let Some(files) = call_parts.get(&h) {
             read_calls(files, &mut names, &mut calls)?;
         }
-        let mut links = Vec::new();
-        linker.link(&mut flows, &mut calls, h, &mut links);
-        if !links.is_empty() {
-            sink.write(links)?;
+        let mut failed = None;
+        linker.link_into(&mut flows, &mut calls, h, &mut |batch| {
+            if failed.is_none() {
+                failed = sink.write(std::mem::take(batch)).err();
+            }
+            batch.clear();
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         let keep_from = hours.get(i + 1).map_or(i64::MAX, |next| next - tail);
         flows.retain(|f| f.start_ns >= keep_from);
