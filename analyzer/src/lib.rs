@@ -10,6 +10,7 @@ pub mod defrag;
 pub mod flow;
 pub mod nat;
 pub mod pipeline;
+pub mod query;
 pub mod reassembly;
 pub mod records;
 pub mod sink;
