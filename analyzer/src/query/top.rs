@@ -203,7 +203,8 @@ fn compare(dirs: &[PathBuf], q: &TopQuery, c: Compare) -> anyhow::Result<Rows> {
     let mut groups: Vec<(u32, (i64, i64))> = counts.into_iter().collect();
     groups.sort_by(|(ka, (ba, aa)), (kb, (bb, ab))| ab.cmp(aa).then(bb.cmp(ba)).then_with(|| name(*ka).cmp(name(*kb))));
     let key_col = q.by.column();
-    let mut rows = Rows::new(&["rank", &key_col, "before", "after", "before_per_min", "after_per_min", "change"]);
+    let mut rows =
+        Rows::new(&["rank", &key_col, "calls_before", "calls_after", "before_per_min", "after_per_min", "change"]);
     for (i, (id, (b, a))) in groups.into_iter().take(q.limit).enumerate() {
         let (br, ar) = (b as f64 / bmin, a as f64 / amin);
         rows.rows.push(vec![
