@@ -314,3 +314,93 @@ fn diagnose_network_and_server() {
         }
     }
 }
+
+/// Not a test: writes a day-like dataset of synthetic calls (one million
+/// over 24 hours, 200 resources, 20 servers, 3% 5xx) through the sink to
+/// `$FLOWTRAIL_ANALYST_DATA` (default: a scratch dir, removed) and prints how
+/// fast `calls --by server --window 1m` and `top --by resource` scan it.
+/// Run: `cargo test -p flowtrail-tests --test analyst -- --ignored --nocapture day_like`;
+/// then time the release binary on the kept directory.
+#[test]
+#[ignore = "a speed figure, not a check"]
+fn day_like_dataset_speed() {
+    use flowtrail::records::CallRecord;
+    use flowtrail::sink::ParquetSink;
+    let scratch = Scratch::new("analyst-day");
+    let dir = std::env::var_os("FLOWTRAIL_ANALYST_DATA").map_or_else(|| scratch.0.clone(), PathBuf::from);
+    let t0: i64 = 1_795_564_800_000_000_000; // 2026-11-25T00:00:00Z
+    let n: i64 = 1_000_000;
+    let step = 86_400_000_000_000 / n;
+    let mut sink = ParquetSink::<CallRecord>::new(&dir, "day");
+    let mut batch = Vec::with_capacity(50_000);
+    for i in 0..n {
+        let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as i64) as u64;
+        let code = if x % 100 < 3 { 503 } else { 200 };
+        batch.push(CallRecord {
+            flow_id: i / 4,
+            call_id: i,
+            call_index: (i % 4) as i32,
+            start_ns: t0 + i * step,
+            end_ns: t0 + i * step + 2_000_000,
+            request_ns: Some(t0 + i * step),
+            response_start_ns: Some(t0 + i * step + 1_000_000),
+            response_end_ns: Some(t0 + i * step + 2_000_000),
+            latency_ns: Some(2_000_000),
+            first_byte_ns: Some(1_000_000),
+            capture_point: "edge".into(),
+            client_ip: format!("10.1.{}.{}", (x >> 8) % 200, x % 250),
+            client_port: 30_000 + (i % 30_000) as i32,
+            server_ip: format!("10.2.0.{}", (x >> 16) % 20),
+            server_port: 443,
+            l4_protocol: "tcp".into(),
+            l7_protocol: "http".into(),
+            version: Some("HTTP/1.1".into()),
+            request_type: Some("GET".into()),
+            request_domain: Some("api.example.test".into()),
+            request_resource: Some(format!("/api/v1/items/{}", (x >> 24) % 200)),
+            response_code: Some(code),
+            response_status: if code == 503 { "server_error" } else { "ok" }.into(),
+            request_bytes: 120,
+            response_bytes: 800,
+            user_agent: Some(format!("sdk/{}", (x >> 32) % 5)),
+            attributes: vec![("http.header.x-sdk-version".into(), format!("1.{}", (x >> 40) % 5))],
+            ..CallRecord::default()
+        });
+        if batch.len() == 50_000 {
+            sink.write(std::mem::take(&mut batch)).unwrap();
+        }
+    }
+    sink.write(batch).unwrap();
+    sink.close().unwrap();
+    let dirs = std::slice::from_ref(&dir);
+    let started = std::time::Instant::now();
+    let q = CallsQuery {
+        status: Some(Status::Class("server_error".into())),
+        by: Some(Key::Server),
+        window_ns: Some(60_000_000_000),
+        ..CallsQuery::default()
+    };
+    let agg = calls(dirs, &q).unwrap();
+    let s1 = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let t = TopQuery {
+        filters: Filters::default(),
+        status: None,
+        by: Key::Attr("http.header.x-sdk-version".into()),
+        window_ns: None,
+        compare: None,
+        limit: 10,
+    };
+    let rows = top(dirs, &t).unwrap();
+    let s2 = started.elapsed().as_secs_f64();
+    assert_eq!(rows.rows.len(), 5);
+    assert!(!agg.rows.is_empty());
+    println!(
+        "day-like dataset {}: {n} calls; calls --by server --window 1m: {} rows in {s1:.2} s ({:.0} calls/s); \
+         top --by attr: {s2:.2} s ({:.0} calls/s) [this build's opt-level]",
+        dir.display(),
+        agg.rows.len(),
+        n as f64 / s1,
+        n as f64 / s2
+    );
+}
