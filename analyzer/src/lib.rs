@@ -11,6 +11,7 @@ pub mod flow;
 pub mod metrics;
 pub mod nat;
 pub mod pipeline;
+pub mod query;
 pub mod reassembly;
 pub mod records;
 pub mod report;

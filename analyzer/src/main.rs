@@ -35,6 +35,12 @@ enum Command {
     Path(PathArgs),
     /// Write one self-contained HTML report (service map, errors, resources, TCP health) of DIR.
     Report(ReportArgs),
+    /// Calls matching a status, resource or domain, newest first with their NAT paths; or counts per key and window.
+    Calls(Box<flowtrail::query::CallsArgs>),
+    /// The top N resources, domains, servers… by calls; per window, or compared before and after a time.
+    Top(Box<flowtrail::query::TopArgs>),
+    /// Network, server or client? The evidence on one server's flows and calls, and a verdict.
+    Diagnose(Box<flowtrail::query::DiagnoseArgs>),
     /// Print the record schemas as Markdown.
     Schema,
     /// Benchmark floor: read (and optionally dissect) every packet, build nothing.
@@ -331,6 +337,15 @@ fn main() -> ExitCode {
         .map(|()| ExitCode::SUCCESS),
         Command::Report(args) => run_report(&args),
         Command::Capture(args) => run_capture(&args),
+        Command::Calls(args) => {
+            flowtrail::query::calls::run(&args, &mut std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Top(args) => {
+            flowtrail::query::top::run(&args, &mut std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Diagnose(args) => {
+            flowtrail::query::diagnose::run(&args, &mut std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("flowtrail: {e:#}");
