@@ -300,3 +300,29 @@ fn path_names_the_backend_that_answered_404() {
     assert_eq!(answered.len(), 5);
     assert!(answered.iter().all(|l| l.ends_with("with 404") && l.contains("backend")), "{answered:?}");
 }
+
+/// Golden `nat_paths` per capture set: every column of every link, so a
+/// change in ids, latencies or confidences shows in review
+/// (`tests/expected/nat/<set>.nat_paths.tsv`; `BLESS=1` rewrites them).
+#[test]
+fn nat_paths_match_their_golden_records() {
+    let bless = std::env::var_os("BLESS").is_some();
+    let dir = root().join("tests/expected/nat");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for set in sets() {
+        let name = stem(&set);
+        let out = Scratch::new(&format!("nat-golden-{name}"));
+        run(&pcaps_of(&set), &out.0, true);
+        let got = read_kind(&out.0, "nat_paths").to_tsv();
+        let path = dir.join(format!("{name}.nat_paths.tsv"));
+        if bless {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if want != got {
+            failures.push(format!("{name}: differs from {}", path.display()));
+        }
+    }
+    assert!(failures.is_empty(), "golden mismatches (BLESS=1 to accept):\n{}", failures.join("\n"));
+}
