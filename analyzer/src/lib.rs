@@ -5,6 +5,8 @@
 //! `decoders::wire::dissect` → `Packet` → `analyzer::flow::FlowTable` →
 //! `records::FlowRecord` → `sink::ParquetSink`.
 
+#![recursion_limit = "256"] // serde_json::json! of the run summary (summary.rs) nests deeply
+
 pub mod dataset;
 pub mod defrag;
 pub mod flow;

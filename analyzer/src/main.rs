@@ -285,6 +285,13 @@ struct CaptureArgs {
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9464; port 0 picks one and logs it).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Also keep the raw packets as rotating pcapng files in DIR (one series
+    /// per capture thread, one interface block per capture point), to replay later.
+    #[arg(long, value_name = "DIR")]
+    write_pcap: Option<PathBuf>,
+    /// Rotate --write-pcap files past this many MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    write_pcap_mib: u64,
 }
 
 /// Parses `300s`, `5m`, `250ms`, `1h`, or plain seconds, into nanoseconds.
@@ -459,6 +466,7 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         stop,
         duration: a.duration.map(|ns| std::time::Duration::from_nanos(ns as u64)),
         nat: (!a.no_nat_paths).then(|| a.nat.config()),
+        write_pcap: a.write_pcap.clone().map(|d| (d, a.write_pcap_mib << 20)),
         metrics,
     };
     let summary = capture(opts)?;

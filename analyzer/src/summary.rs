@@ -83,6 +83,13 @@ pub fn render(s: &RunSummary) -> String {
             n.isn_conflicts
         );
     }
+    if s.pcap_packets > 0 || s.pcap_files > 0 {
+        let _ = writeln!(
+            o,
+            "  pcapng kept        {:>12}  packets in {} files, {} bytes (--write-pcap)",
+            s.pcap_packets, s.pcap_files, s.pcap_bytes
+        );
+    }
     for e in &s.input_errors {
         let _ = writeln!(o, "  INPUT ERROR        {e}");
     }
@@ -135,6 +142,9 @@ pub fn to_json(s: &RunSummary) -> String {
         "nat_ambiguous": s.nat.as_ref().map(|n| n.ambiguous),
         "nat_isn_conflicts": s.nat.as_ref().map(|n| n.isn_conflicts),
         "nat_rows_written": s.nat_paths.rows,
+        "pcap_files_written": s.pcap_files,
+        "pcap_packets_written": s.pcap_packets,
+        "pcap_bytes_written": s.pcap_bytes,
         "input_errors": s.input_errors,
     })
     .to_string()

@@ -19,6 +19,7 @@ pub mod ebpf;
 #[cfg(target_os = "linux")]
 pub mod netdev;
 pub mod pcap_file;
+pub mod pcapng_writer;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -128,7 +128,8 @@ fn tcpdump_dir(iface: &str, file: &Path, dir: &str) -> Child {
         }
     });
     let _ = rx.recv_timeout(Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(200));
+    // The live capture started just before needs its sockets open too.
+    std::thread::sleep(Duration::from_millis(700));
     c
 }
 
@@ -159,6 +160,7 @@ fn live_opts(patterns: &[&str], opener: Opener, out: &Path, stop: Arc<AtomicBool
         duration: None,
         nat: Some(flowtrail::nat::NatConfig::default()),
         metrics: None,
+        write_pcap: None,
     }
 }
 
@@ -206,6 +208,10 @@ fn capture_and_compare_threads(mode: &str, opener: Opener, subnet: u8, tag: &str
     let stop = Arc::new(AtomicBool::new(false));
     let mut opts = live_opts(&[veth.as_str()], opener, &live_out, Arc::clone(&stop));
     opts.capture_threads = threads;
+    // --write-pcap, rotated every 8 KiB: the kept packets must replay into
+    // the same records.
+    let kept = dir.0.join("kept");
+    opts.write_pcap = Some((kept.clone(), 8 << 10));
     let run = std::thread::spawn(move || capture(opts).expect("capture runs"));
     let dump = tcpdump_dir(&veth, &pcap, direction);
     traffic(subnet, 10);
@@ -235,6 +241,40 @@ fn capture_and_compare_threads(mode: &str, opener: Opener, subnet: u8, tag: &str
         comparable(&lc, same_clock),
         comparable(&rc, same_clock),
         "{mode}: call records differ from tcpdump's replay"
+    );
+    // The kept pcapng files: whole, rotated, and the same packets.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&kept).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    assert!(files.iter().all(|f| f.extension().is_some_and(|e| e == "pcapng")), "only whole files: {files:?}");
+    assert!(files.len() > 1, "rotated at 8 KiB: {files:?}");
+    assert_eq!((live.pcap_packets, live.pcap_files), (live.packets, files.len() as u64));
+    // Wireshark's mergecap joins them back (it reads what we wrote); one
+    // file, so flows that span a rotation stay one flow.
+    let all = dir.0.join("kept-all.pcapng");
+    let merged = Command::new("mergecap").arg("-a").arg("-w").arg(&all).args(&files).status().expect("mergecap");
+    assert!(merged.success(), "mergecap reads the kept files");
+    let kept_out = dir.0.join("kept-replay");
+    let again = replay(&ReplayOptions {
+        inputs: vec![Input { path: all, point: Some("kept".into()) }],
+        out_dir: kept_out.clone(),
+        workers: 1,
+        flow: Default::default(),
+        defrag: Default::default(),
+        progress: false,
+        run_id: "kept".into(),
+        nat: None,
+    })
+    .expect("replay kept pcapng");
+    assert_eq!(again.packets, live.packets, "{mode}: --write-pcap kept every packet");
+    assert_eq!(
+        comparable(&read_kind(&kept_out, "flows"), true),
+        comparable(&lf, true),
+        "{mode}: kept packets replay into the live flow records"
+    );
+    assert_eq!(
+        comparable(&read_kind(&kept_out, "calls"), true),
+        comparable(&lc, true),
+        "{mode}: kept packets replay into the live call records"
     );
     if direction == "inout" {
         assert_eq!(lc.rows.len(), 10, "one call per curl");

@@ -15,6 +15,7 @@
 //! a second so idle flows still end. Stopping (SIGINT, SIGTERM,
 //! `--duration`) flushes every flow and call and closes every file whole.
 
+use flowtrail_capture::pcapng_writer::PcapngWriter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +63,10 @@ pub struct LiveOptions {
     /// Publish counters here while capturing (see [`crate::metrics`]);
     /// when `capture` returns they equal its summary.
     pub metrics: Option<Arc<Metrics>>,
+    /// `--write-pcap DIR`: also keep the raw packets as rotating pcapng
+    /// files there (one series per capture thread; one interface block per
+    /// capture point), rotated past this many bytes.
+    pub write_pcap: Option<(std::path::PathBuf, u64)>,
 }
 
 enum Control {
@@ -99,10 +104,14 @@ pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
         let engine = start_engine(opts.shards, &opts.flow, writer.tx.clone(), opts.metrics.as_ref())?;
         let reader = new_reader(engine, &opts.defrag, opts.shards.max(1));
         let (opener, stop, metrics) = (Arc::clone(&opts.opener), Arc::clone(&opts.stop), opts.metrics.clone());
+        let pcap = match &opts.write_pcap {
+            Some((dir, max)) => Some(PcapngWriter::new(dir, &format!("{}-t{t}", opts.run_id), *max)?),
+            None => None,
+        };
         handles.push(
             std::thread::Builder::new()
                 .name(format!("flowtrail-capture-{t}"))
-                .spawn(move || capture_thread(t, reader, &opener, &rx, &stop, metrics.as_ref()))?,
+                .spawn(move || capture_thread(t, reader, &opener, &rx, &stop, metrics.as_ref(), pcap))?,
         );
     }
     drop(writer.tx);
@@ -159,6 +168,9 @@ pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
 }
 
 fn merge_summary(t: &mut RunSummary, s: &RunSummary) {
+    t.pcap_files += s.pcap_files;
+    t.pcap_packets += s.pcap_packets;
+    t.pcap_bytes += s.pcap_bytes;
     t.packets += s.packets;
     t.bytes += s.bytes;
     t.non_ip += s.non_ip;
@@ -190,6 +202,7 @@ fn capture_thread(
     control: &Receiver<Control>,
     stop: &AtomicBool,
     metrics: Option<&Arc<Metrics>>,
+    mut pcap: Option<PcapngWriter>,
 ) -> RunSummary {
     // Each source with the publisher of its drops.
     let mut sources: Vec<(Source, Option<SourcePublisher>)> = Vec::new();
@@ -226,7 +239,7 @@ fn capture_thread(
         let mut got = 0;
         let mut i = 0;
         while i < sources.len() {
-            let (n, ended) = poll_source(&mut reader, &mut sources[i].0, wait, publisher.as_mut());
+            let (n, ended) = poll_source(&mut reader, &mut sources[i].0, wait, publisher.as_mut(), &mut pcap);
             got += n;
             if ended {
                 let (s, drops) = sources.remove(i);
@@ -256,6 +269,16 @@ fn capture_thread(
     for (s, drops) in sources {
         end_source(&mut reader.summary, &s, drops);
     }
+    if let Some(w) = pcap {
+        match w.finish() {
+            Ok((files, packets, bytes)) => {
+                reader.summary.pcap_files += files;
+                reader.summary.pcap_packets += packets;
+                reader.summary.pcap_bytes += bytes;
+            }
+            Err(e) => reader.summary.input_errors.push(format!("--write-pcap: {e}")),
+        }
+    }
     let summary = finish_reader(reader);
     publish(&mut publisher, &summary, summary.defrag.dropped_limit);
     summary
@@ -270,6 +293,30 @@ fn end_source(summary: &mut RunSummary, s: &Source, drops: Option<SourcePublishe
     }
 }
 
+/// Writes a packet to the `--write-pcap` files; on an error (disk full…)
+/// says so once, in the log and the summary, and stops writing.
+fn keep_raw(
+    pcap: &mut Option<PcapngWriter>,
+    reader: &mut Reader,
+    point: u32,
+    p: &flowtrail_capture::RawPacket<'_>,
+    data: &[u8],
+) {
+    let Some(w) = pcap else { return };
+    let name = reader.points.get(point as usize).map_or("", |pt| pt.name.as_str());
+    if let Err(e) = w.write(point, name, p.linktype, p.ts_ns, data, p.orig_len) {
+        tracing::warn!(error = %e, "--write-pcap failed: no more packets are kept");
+        reader.summary.input_errors.push(format!("--write-pcap: {e}"));
+        if let Some(w) = pcap.take() {
+            if let Ok((files, packets, bytes)) = w.finish() {
+                reader.summary.pcap_files += files;
+                reader.summary.pcap_packets += packets;
+                reader.summary.pcap_bytes += bytes;
+            }
+        }
+    }
+}
+
 /// Polls up to [`ROUND`] packets of a source. Returns how many came and
 /// whether the source ended (stopped, or its interface is gone).
 /// With `tally`, counts each packet for its capture point's metrics.
@@ -278,6 +325,7 @@ fn poll_source(
     src: &mut Source,
     wait: Duration,
     mut tally: Option<&mut ReaderPublisher>,
+    pcap: &mut Option<PcapngWriter>,
 ) -> (usize, bool) {
     let mut n = 0;
     while n < ROUND {
@@ -285,11 +333,20 @@ fn poll_source(
             Ok(Polled::Packet(p)) => {
                 n += 1;
                 let (point, orig) = if let Some(Some(point)) = src.points.get(p.interface as usize) {
+                    keep_raw(pcap, reader, *point, &p, p.data);
                     reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len);
                     (*point, p.orig_len)
                 } else {
                     let (iface, ts, lt, orig, data) = (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
                     let point = reader.point_of(src, iface);
+                    let raw = flowtrail_capture::RawPacket {
+                        ts_ns: ts,
+                        interface: iface,
+                        linktype: lt,
+                        data: &data,
+                        orig_len: orig,
+                    };
+                    keep_raw(pcap, reader, point, &raw, &data);
                     reader.on_packet(point, ts, lt, &data, orig);
                     (point, orig)
                 };

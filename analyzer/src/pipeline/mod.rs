@@ -81,6 +81,10 @@ pub struct RunSummary {
     pub nat: Option<crate::nat::NatStats>,
     /// NAT path records written.
     pub nat_paths: SinkStats,
+    /// `--write-pcap`: pcapng files closed, packets and bytes written.
+    pub pcap_files: u64,
+    pub pcap_packets: u64,
+    pub pcap_bytes: u64,
 }
 
 const BATCH: usize = 1024;
