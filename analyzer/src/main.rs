@@ -294,27 +294,7 @@ struct CaptureArgs {
     write_pcap_mib: u64,
 }
 
-/// Parses `300s`, `5m`, `250ms`, `1h`, or plain seconds, into nanoseconds.
-fn parse_duration_ns(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
-    let scale = match unit {
-        "" | "s" => 1e9,
-        "ms" => 1e6,
-        "us" => 1e3,
-        "ns" => 1.0,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => return Err(format!("unknown unit in {s:?} (use ns, us, ms, s, m, h)")),
-    };
-    let ns = v * scale;
-    if !(ns > 0.0 && ns < 9.0e18) {
-        return Err(format!("duration out of range: {s:?}"));
-    }
-    Ok(ns as i64)
-}
+use flowtrail::query::parse_duration_ns;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
