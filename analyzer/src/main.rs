@@ -221,6 +221,12 @@ struct ReportArgs {
     /// Page title (default: the directories).
     #[arg(long)]
     title: Option<String>,
+    /// Only records starting at or after this time (RFC 3339 or Unix ns).
+    #[arg(long, value_parser = flowtrail::query::parse_time)]
+    since: Option<i64>,
+    /// Only records starting before this time (RFC 3339 or Unix ns).
+    #[arg(long, value_parser = flowtrail::query::parse_time)]
+    until: Option<i64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -398,7 +404,9 @@ fn run_correlate(a: &CorrelateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let opts = flowtrail::report::ReportOptions { dirs: a.dirs.clone(), title: a.title.clone(), ..Default::default() };
+    let range =
+        flowtrail::dataset::TimeRange { since: a.since.unwrap_or(i64::MIN), until: a.until.unwrap_or(i64::MAX) };
+    let opts = flowtrail::report::ReportOptions { dirs: a.dirs.clone(), title: a.title.clone(), range };
     let r = flowtrail::report::write_report(&opts, &a.out)?;
     eprintln!(
         "flowtrail report: {} records from {} files in {:.3} s ({:.0} records/s): {} services, {} edges -> {}",

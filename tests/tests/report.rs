@@ -222,6 +222,17 @@ fn http_errors_map_is_one_client_and_nginx() {
         ])
     );
     assert_eq!(r.top_resources.len(), 5);
+    // --since/--until: a range that ends before the capture keeps nothing,
+    // one that starts at its first call keeps all five calls.
+    let build = |range| {
+        flowtrail::report::build(&ReportOptions { dirs: vec![out.0.clone()], range, title: None }).expect("build")
+    };
+    let first = r.nodes.iter().count();
+    assert!(first > 0);
+    let none = build(TimeRange { since: i64::MIN, until: 1_000_000_000 });
+    assert!(none.edges.is_empty() && none.nodes.is_empty());
+    let all = build(TimeRange::default());
+    assert_eq!(all.edges.len(), 1);
 }
 
 fn call(i: i64, server: &str, resource: &str, domain: &str, status: &str) -> CallRecord {
