@@ -227,7 +227,7 @@ fn http_errors_map_is_one_client_and_nginx() {
     let build = |range| {
         flowtrail::report::build(&ReportOptions { dirs: vec![out.0.clone()], range, title: None }).expect("build")
     };
-    let first = r.nodes.iter().count();
+    let first = r.nodes.len();
     assert!(first > 0);
     let none = build(TimeRange { since: i64::MIN, until: 1_000_000_000 });
     assert!(none.edges.is_empty() && none.nodes.is_empty());
