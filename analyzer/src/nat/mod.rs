@@ -57,6 +57,22 @@ use hashbrown::{HashMap, HashSet};
 
 use crate::records::NatPathRecord;
 
+/// Earlier observations a key looks at for one new one (newest first,
+/// inside its window): bounds the work when many share a key (a health
+/// check every client sends, the same first bytes of every connection).
+const MAX_CANDIDATES: usize = 16;
+
+/// More earlier observations than this with one key inside its window: the
+/// key is too common to link by (counted as ambiguous, never linked).
+const MAX_SCAN: usize = 64;
+
+/// The earlier members of group `g` before position `gi` inside the window
+/// (`within`), newest first; `None` when there are more than [`MAX_SCAN`].
+fn recent(g: &[usize], gi: usize, within: impl Fn(usize) -> bool) -> Option<Vec<usize>> {
+    let v: Vec<usize> = g[..gi].iter().rev().copied().take_while(|&a| within(a)).take(MAX_SCAN + 1).collect();
+    (v.len() <= MAX_SCAN).then_some(v)
+}
+
 /// Link records handed out at once by [`Linker::link_into`].
 pub const EMIT_BATCH: usize = 16 * 1024;
 
@@ -490,20 +506,24 @@ impl Linker {
                 if b_call.start_ns < emit_from || self.l4_pred.contains(&b_call.flow_id) {
                     continue;
                 }
-                let cands: Vec<usize> = g[..gi]
-                    .iter()
-                    .copied()
+                // Newest first, only inside the window (groups are in time order).
+                let Some(near) = recent(g, gi, |ca| b_call.start_ns - calls[ca].start_ns <= window) else {
+                    self.stats.ambiguous += 1;
+                    continue;
+                };
+                let cands: Vec<usize> = near
+                    .into_iter()
                     .filter(|&ca| {
                         let a_call = &calls[ca];
-                        b_call.start_ns - a_call.start_ns <= window
-                            && a_call.flow_id != b_call.flow_id
+                        a_call.flow_id != b_call.flow_id
                             && distinct(a_call, b_call)
                             && !self.l4_succ.contains(&a_call.flow_id)
                     })
+                    .take(MAX_CANDIDATES)
                     .collect();
                 // Retries of one query at one point share id and name: the
                 // latest earlier sighting is the one this one is.
-                let Some(&ca) = cands.last() else { continue };
+                let Some(&ca) = cands.first() else { continue };
                 let Some(&fa) = flow_index.get(&calls[ca].flow_id) else { continue };
                 let t = translation(&flows[fa], &flows[fb]);
                 self.l4_link(
@@ -535,18 +555,40 @@ impl Linker {
                 if fb.start_ns < emit_from || self.l4_pred.contains(&fb.flow_id) {
                     continue;
                 }
-                let cands: Vec<usize> = g[..gi]
-                    .iter()
-                    .copied()
+                // Newest first, inside the window. Every earlier flow with this
+                // hash counts, linked or not: a hash many flows share (the same
+                // request from many clients) is ambiguous, never a chain.
+                let Some(near) = recent(g, gi, |a| fb.start_ns - flows[a].start_ns <= window) else {
+                    self.stats.ambiguous += 1;
+                    continue;
+                };
+                let qualified: Vec<usize> = near
+                    .into_iter()
                     .filter(|&a| {
                         let fa = &flows[a];
-                        fb.start_ns - fa.start_ns <= window
-                            && distinct(fa, fb)
-                            && !siblings(fa, fb)
-                            && !differ(fa.server_hash, fb.server_hash)
-                            && !self.l4_succ.contains(&fa.flow_id)
+                        distinct(fa, fb) && !siblings(fa, fb) && !differ(fa.server_hash, fb.server_hash)
                     })
                     .collect();
+                let free: Vec<usize> =
+                    qualified.iter().copied().filter(|a| !self.l4_succ.contains(&flows[*a].flow_id)).collect();
+                let mut cands = if qualified.len() > 1 { qualified } else { free };
+                // A later flow inside the window that would pair with the
+                // same candidate makes it ambiguous too (the second of many
+                // identical requests must not take the first).
+                if let [a] = cands[..] {
+                    let fa = &flows[a];
+                    let later = g[gi + 1..]
+                        .iter()
+                        .take_while(|&&c| flows[c].start_ns - fb.start_ns <= window)
+                        .take(MAX_SCAN)
+                        .any(|&c| {
+                            let fc = &flows[c];
+                            distinct(fa, fc) && !siblings(fa, fc) && !differ(fa.server_hash, fc.server_hash)
+                        });
+                    if later {
+                        cands.push(a);
+                    }
+                }
                 match cands.as_slice() {
                     [a] => {
                         let fa = &flows[*a];
@@ -617,13 +659,15 @@ impl Linker {
                     if cb.start_ns < emit_from || self.l7_pred.contains(&cb.call_id) {
                         continue;
                     }
-                    let pick = g[..gi].iter().rev().copied().find(|&a| {
+                    let window = self.cfg.l7_window_ns;
+                    let Some(near) = recent(g, gi, |a| cb.start_ns - calls[a].start_ns <= window) else {
+                        self.stats.ambiguous += 1;
+                        continue;
+                    };
+                    let pick = near.into_iter().find(|&a| {
                         let ca = &calls[a];
                         let nested = ca.end_ns.is_some_and(|e| cb.end_ns.unwrap_or(cb.start_ns) <= e + skew);
-                        cb.start_ns - ca.start_ns <= self.cfg.l7_window_ns
-                            && !self.l7_succ.contains(&ca.call_id)
-                            && !self.same_connection(ca, cb)
-                            && (!strict || nested)
+                        !self.l7_succ.contains(&ca.call_id) && !self.same_connection(ca, cb) && (!strict || nested)
                     });
                     if let Some(a) = pick {
                         let t = if translation(&calls[a], cb) == "none" { "none" } else { "proxy" };
@@ -657,17 +701,23 @@ impl Linker {
                     continue;
                 }
                 let Some(b_end) = cb.end_ns else { continue };
-                let cands: Vec<usize> = g[..gi]
-                    .iter()
-                    .copied()
+                // Newest first, only inside the window, at most MAX_CANDIDATES
+                // (a hot resource has thousands of calls in five minutes).
+                let window = self.cfg.l7_window_ns;
+                let Some(near) = recent(g, gi, |a| cb.start_ns - calls[a].start_ns <= window) else {
+                    self.stats.ambiguous += 1;
+                    continue;
+                };
+                let cands: Vec<usize> = near
+                    .into_iter()
                     .filter(|&a| {
                         let ca = &calls[a];
                         ca.end_ns.is_some_and(|a_end| b_end <= a_end + skew && cb.start_ns <= a_end + skew)
-                            && cb.start_ns - ca.start_ns <= self.cfg.l7_window_ns
                             && !siblings(ca, cb)
                             && !self.l7_succ.contains(&ca.call_id)
                             && !self.same_connection(ca, cb)
                     })
+                    .take(MAX_CANDIDATES)
                     .collect();
                 let inner = cands.iter().copied().filter(|&x| {
                     let cx = &calls[x];

@@ -268,3 +268,19 @@ fn icmp_echo_through_nat_links_by_payload() {
         [(1, 2, "l4", "dnat+snat", "payload_hash"), (3, 4, "l4", "dnat+snat", "payload_hash")]
     );
 }
+
+#[test]
+fn the_same_request_from_many_clients_never_links_by_payload() {
+    // A health check every client sends: identical first bytes on 200
+    // connections to 16 servers, 1 ms apart. None is a relay of another.
+    let mut f: Vec<FlowObs> = (0..200)
+        .map(|i| FlowObs {
+            client_hash: Some(7),
+            server_hash: Some(8),
+            ..flow(i, "p", i * MS, ("10.0.0.10", 1000 + i as i32), (&format!("10.1.0.{}", i % 16), 80), Some((i, i)))
+        })
+        .collect();
+    let (out, stats) = run(&mut f, &mut []);
+    assert!(out.is_empty(), "{} false links", out.len());
+    assert!(stats.ambiguous > 0);
+}
