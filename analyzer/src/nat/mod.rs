@@ -243,6 +243,13 @@ fn siblings(a: &impl Tuple, b: &impl Tuple) -> bool {
     as_ == bs && asp == bsp && (ac, acp) != (bc, bcp)
 }
 
+/// Whether two flows with the same first-payload hash could be one
+/// connection seen twice (or the two legs of a relay): other place or
+/// tuple, not siblings, and first server payloads that do not differ.
+fn payload_pair(a: &FlowObs, b: &FlowObs) -> bool {
+    distinct(a, b) && !siblings(a, b) && !differ(a.server_hash, b.server_hash)
+}
+
 /// `none`, `dnat`, `snat` or `dnat+snat`, from what changed between the tuples.
 fn translation(a: &impl Tuple, b: &impl Tuple) -> &'static str {
     let (ac, acp, as_, asp) = a.tuple();
@@ -511,19 +518,16 @@ impl Linker {
                     self.stats.ambiguous += 1;
                     continue;
                 };
-                let cands: Vec<usize> = near
-                    .into_iter()
-                    .filter(|&ca| {
-                        let a_call = &calls[ca];
-                        a_call.flow_id != b_call.flow_id
-                            && distinct(a_call, b_call)
-                            && !self.l4_succ.contains(&a_call.flow_id)
-                    })
-                    .take(MAX_CANDIDATES)
-                    .collect();
                 // Retries of one query at one point share id and name: the
                 // latest earlier sighting is the one this one is.
-                let Some(&ca) = cands.first() else { continue };
+                let Some(ca) = near.into_iter().find(|&ca| {
+                    let a_call = &calls[ca];
+                    a_call.flow_id != b_call.flow_id
+                        && distinct(a_call, b_call)
+                        && !self.l4_succ.contains(&a_call.flow_id)
+                }) else {
+                    continue;
+                };
                 let Some(&fa) = flow_index.get(&calls[ca].flow_id) else { continue };
                 let t = translation(&flows[fa], &flows[fb]);
                 self.l4_link(
@@ -562,13 +566,7 @@ impl Linker {
                     self.stats.ambiguous += 1;
                     continue;
                 };
-                let qualified: Vec<usize> = near
-                    .into_iter()
-                    .filter(|&a| {
-                        let fa = &flows[a];
-                        distinct(fa, fb) && !siblings(fa, fb) && !differ(fa.server_hash, fb.server_hash)
-                    })
-                    .collect();
+                let qualified: Vec<usize> = near.into_iter().filter(|&a| payload_pair(&flows[a], fb)).collect();
                 let free: Vec<usize> =
                     qualified.iter().copied().filter(|a| !self.l4_succ.contains(&flows[*a].flow_id)).collect();
                 let mut cands = if qualified.len() > 1 { qualified } else { free };
@@ -581,10 +579,7 @@ impl Linker {
                         .iter()
                         .take_while(|&&c| flows[c].start_ns - fb.start_ns <= window)
                         .take(MAX_SCAN)
-                        .any(|&c| {
-                            let fc = &flows[c];
-                            distinct(fa, fc) && !siblings(fa, fc) && !differ(fa.server_hash, fc.server_hash)
-                        });
+                        .any(|&c| payload_pair(fa, &flows[c]));
                     if later {
                         cands.push(a);
                     }
