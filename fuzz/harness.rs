@@ -415,8 +415,10 @@ pub fn flow_table(data: &[u8]) -> FlowOutcome {
             }
         }
         if table.pending() >= 64 {
-            records.extend(table.drain());
-            calls.extend(table.drain_calls());
+            while table.pending() > 0 {
+                records.extend(table.drain());
+                calls.extend(table.drain_calls());
+            }
         }
     }
     defrag.finish();
@@ -424,8 +426,10 @@ pub fn flow_table(data: &[u8]) -> FlowOutcome {
         feed_datagram(&mut table, &mut fed, &dg);
     }
     table.flush(end, 64, &mut |t| {
-        records.extend(t.drain());
-        calls.extend(t.drain_calls());
+        while t.pending() > 0 {
+            records.extend(t.drain());
+            calls.extend(t.drain_calls());
+        }
     });
     assert!(table.is_empty(), "flows left after flush");
     assert_eq!(table.pending(), 0, "records left after drain");

@@ -62,6 +62,9 @@ struct FlowArgs {
     /// Idle time after a FIN or RST before a TCP flow ends.
     #[arg(long, default_value = "35s", value_parser = parse_duration_ns)]
     tcp_closing_timeout: i64,
+    /// Idle time after both sides sent a FIN (no RST) before a TCP flow ends.
+    #[arg(long, default_value = "2s", value_parser = parse_duration_ns)]
+    tcp_closed_timeout: i64,
     /// Idle time of a TCP handshake that has not completed.
     #[arg(long, default_value = "20s", value_parser = parse_duration_ns)]
     tcp_opening_timeout: i64,
@@ -95,6 +98,7 @@ impl FlowArgs {
             tcp_opening_timeout_ns: self.tcp_opening_timeout,
             tcp_established_timeout_ns: self.tcp_established_timeout,
             tcp_closing_timeout_ns: self.tcp_closing_timeout,
+            tcp_closed_timeout_ns: self.tcp_closed_timeout,
             udp_timeout_ns: self.udp_timeout,
             other_timeout_ns: self.other_timeout,
             period_ns: self.period,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use flowtrail_decoders::l7::{self, Call};
 use flowtrail_decoders::wire::{tcp_flags, Packet, Transport, Tunnel};
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 use super::key::FlowKey;
 use super::tcp::{analyze, Segment, SegmentKind, SeqTrack, DEFAULT_OOO_NS};
@@ -27,6 +27,10 @@ pub struct FlowConfig {
     pub tcp_opening_timeout_ns: i64,
     pub tcp_established_timeout_ns: i64,
     pub tcp_closing_timeout_ns: i64,
+    /// Both sides sent a FIN: the connection is over, only a late ACK or
+    /// retransmitted FIN may follow (DeepFlow's `closed_fin`, 2 s). Short,
+    /// so a busy server's finished connections do not fill the table.
+    pub tcp_closed_timeout_ns: i64,
     pub udp_timeout_ns: i64,
     pub other_timeout_ns: i64,
     /// Long flows emit a `period` record at every multiple of this.
@@ -44,6 +48,7 @@ impl Default for FlowConfig {
             tcp_opening_timeout_ns: 20 * SEC,
             tcp_established_timeout_ns: 300 * SEC,
             tcp_closing_timeout_ns: 35 * SEC,
+            tcp_closed_timeout_ns: 2 * SEC,
             udp_timeout_ns: 60 * SEC,
             other_timeout_ns: 60 * SEC,
             period_ns: 60 * SEC,
@@ -160,6 +165,8 @@ struct TcpState {
 
 #[derive(Debug)]
 struct Flow {
+    /// The flow's key (the index keeps only slots and hashes).
+    key: FlowKey,
     id: i64,
     point: Arc<CapturePoint>,
     /// True when the key's `lo` endpoint is the client.
@@ -187,6 +194,133 @@ struct Flow {
     toa: Option<(u16, std::net::Ipv4Addr)>,
 }
 
+/// Flow key → slot in the slab. Entries are a slot and 32 bits of the
+/// key's hash (8 bytes) and the keys live in the flows: at a million flows
+/// the index is ~10 MB and stays in the last-level cache, where a map of
+/// full keys (60-byte entries, 64 MB) missed on nearly every lookup on top
+/// of the flow's own miss (a third of a flows-only replay at 1M flows).
+/// A lookup compares the stored hash bits first, so it reads a flow only
+/// when the bits agree (the flow it then updates). hashbrown's
+/// `HashTable` (the engine of its `HashMap`) does the probing.
+#[derive(Default)]
+struct Index {
+    table: HashTable<(u32, u32)>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Index {
+    /// 32 bits of the key's (randomly seeded) hash.
+    fn hash(&self, key: &FlowKey) -> u32 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key) as u32
+    }
+
+    /// The table's 64-bit hash, spread from the stored 32 bits (an odd
+    /// multiplier: both the low bits hashbrown places by and the top bits
+    /// it tags with depend on all 32), so rehashing needs no key.
+    fn wide(h: u32) -> u64 {
+        u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(h)
+    }
+
+    fn find(&self, hash: u32, key: &FlowKey, slab: &mut Slab) -> Option<u32> {
+        self.table
+            .find(Self::wide(hash), |&(slot, h)| h == hash && slab.get_mut(slot).is_some_and(|f| f.key == *key))
+            .map(|&(slot, _)| slot)
+    }
+
+    fn insert(&mut self, hash: u32, slot: u32) {
+        self.table.insert_unique(Self::wide(hash), (slot, hash), |&(_, h)| Self::wide(h));
+    }
+
+    fn remove(&mut self, hash: u32, key: &FlowKey, slab: &mut Slab) -> Option<u32> {
+        let e = self
+            .table
+            .find_entry(Self::wide(hash), |&(slot, h)| h == hash && slab.get_mut(slot).is_some_and(|f| f.key == *key))
+            .ok()?;
+        Some(e.remove().0 .0)
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = u32> + '_ {
+        self.table.drain().map(|(slot, _)| slot)
+    }
+}
+
+/// Finished records in batches of at most `BATCH_CAPACITY`, oldest first.
+/// A sweep that ends half a million idle flows at once fills many
+/// batches from the pool instead of doubling one vector (copying every
+/// record at each step, and faulting in fresh pages for each copy).
+struct Batches<R: 'static> {
+    full: std::collections::VecDeque<Vec<R>>,
+    cur: Vec<R>,
+    pool: &'static crate::records::Pool<R>,
+}
+
+impl<R> Batches<R> {
+    fn new(pool: &'static crate::records::Pool<R>) -> Self {
+        Batches { full: std::collections::VecDeque::new(), cur: Vec::new(), pool }
+    }
+
+    fn push(&mut self, r: R) {
+        if self.cur.len() >= crate::records::BATCH_CAPACITY {
+            let next = self.pool.take();
+            self.full.push_back(std::mem::replace(&mut self.cur, next));
+        } else if self.cur.capacity() == 0 {
+            self.cur = self.pool.take();
+        }
+        self.cur.push(r);
+    }
+
+    fn len(&self) -> usize {
+        self.full.iter().map(Vec::len).sum::<usize>() + self.cur.len()
+    }
+
+    fn take(&mut self) -> Vec<R> {
+        self.full.pop_front().unwrap_or_else(|| std::mem::take(&mut self.cur))
+    }
+}
+
+/// Flows by slot, in fixed-size chunks: a slot's flow never moves, and
+/// growing the table allocates one more chunk instead of copying every
+/// flow into a vector twice the size (at a million flows, the doubling
+/// copies and the page faults of the new copy were a third of a
+/// flows-only replay's time).
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Flow>>>,
+    len: u32,
+}
+
+const SLAB_CHUNK_BITS: u32 = 12;
+const SLAB_CHUNK: usize = 1 << SLAB_CHUNK_BITS;
+
+impl Slab {
+    fn entry(&mut self, slot: u32) -> &mut Option<Flow> {
+        &mut self.chunks[(slot >> SLAB_CHUNK_BITS) as usize][slot as usize & (SLAB_CHUNK - 1)]
+    }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Flow> {
+        self.entry(slot).as_mut()
+    }
+
+    /// Stores a flow in a new slot and returns the slot.
+    fn push(&mut self, flow: Flow) -> u32 {
+        let slot = self.len;
+        if (slot as usize).is_multiple_of(SLAB_CHUNK) {
+            self.chunks.push(Vec::with_capacity(SLAB_CHUNK));
+        }
+        self.chunks.last_mut().expect("pushed above").push(Some(flow));
+        self.len += 1;
+        slot
+    }
+}
+
 /// Why a flow's final record is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EndReason {
@@ -199,19 +333,17 @@ enum EndReason {
 /// output vector the pipeline drains.
 pub struct FlowTable {
     cfg: FlowConfig,
-    /// Key → slot in `slab`. Flows are hundreds of bytes: keeping them out
-    /// of the hash table keeps its probes dense (a lookup touches one small
-    /// entry, not a flow), and a flow never moves once created.
-    flows: HashMap<FlowKey, u32>,
-    slab: Vec<Option<Flow>>,
+    /// Key → slot in `slab`; see [`Index`].
+    flows: Index,
+    slab: Slab,
     free: Vec<u32>,
     points: Vec<Arc<CapturePoint>>,
     now_ns: i64,
     next_sweep_ns: i64,
     pub stats: TableStats,
     pub l7_stats: L7Stats,
-    out: Vec<FlowRecord>,
-    calls_out: Vec<CallRecord>,
+    out: Batches<FlowRecord>,
+    calls_out: Batches<CallRecord>,
     /// Calls a session just produced, before they become records.
     scratch: Vec<Call>,
     /// Out-of-order bytes the shard may still hold.
@@ -226,16 +358,16 @@ impl FlowTable {
         let l7_budget = cfg.l7.as_ref().map_or(0, |c| c.max_shard_buffer);
         FlowTable {
             cfg,
-            flows: HashMap::new(),
-            slab: Vec::new(),
+            flows: Index::default(),
+            slab: Slab::default(),
             free: Vec::new(),
             points: Vec::new(),
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
             stats: TableStats::default(),
             l7_stats: L7Stats::default(),
-            out: Vec::new(),
-            calls_out: Vec::new(),
+            out: Batches::new(&crate::records::FLOW_POOL),
+            calls_out: Batches::new(&crate::records::CALL_POOL),
             scratch: Vec::new(),
             l7_budget,
         }
@@ -251,14 +383,16 @@ impl FlowTable {
         self.points[i] = point;
     }
 
-    /// Takes the flow records finished so far.
+    /// Takes the oldest batch of flow records finished so far (at most
+    /// [`crate::records::BATCH_CAPACITY`]); empty when there are none.
+    /// Call until empty to take them all.
     pub fn drain(&mut self) -> Vec<FlowRecord> {
-        std::mem::replace(&mut self.out, crate::records::FLOW_POOL.take())
+        self.out.take()
     }
 
-    /// Takes the call records finished so far.
+    /// Takes the oldest batch of call records finished so far (as `drain`).
     pub fn drain_calls(&mut self) -> Vec<CallRecord> {
-        std::mem::replace(&mut self.calls_out, crate::records::CALL_POOL.take())
+        self.calls_out.take()
     }
 
     /// Records waiting in `drain` and `drain_calls`.
@@ -283,9 +417,10 @@ impl FlowTable {
         self.stats.packets += 1;
         self.advance(ts);
         // The common case, one lookup: a packet of a flow it belongs to.
-        let ending = match self.flows.get(key).copied() {
+        let hash = self.flows.hash(key);
+        let ending = match self.flows.find(hash, key, &mut self.slab) {
             Some(slot) => {
-                let f = self.slab[slot as usize].as_mut().expect("a mapped slot holds a flow");
+                let f = self.slab.get_mut(slot).expect("a mapped slot holds a flow");
                 let idle = ts.saturating_sub(f.last_ns) > timeout_of(&self.cfg, key.proto, f);
                 let reused = matches!(p.transport, Transport::Tcp(t)
                     if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
@@ -321,6 +456,7 @@ impl FlowTable {
             Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new(), mode: "" })
         });
         let flow = Flow {
+            key: *key,
             id: flow_id(key, &point, ts),
             point,
             client_is_lo: client_is_sender == from_lo,
@@ -344,16 +480,13 @@ impl FlowTable {
         };
         let slot = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = Some(flow);
+                *self.slab.entry(i) = Some(flow);
                 i
             }
-            None => {
-                self.slab.push(Some(flow));
-                (self.slab.len() - 1) as u32
-            }
+            None => self.slab.push(flow),
         };
-        self.flows.insert(*key, slot);
-        let f = self.slab[slot as usize].as_mut().expect("just stored");
+        self.flows.insert(hash, slot);
+        let f = self.slab.get_mut(slot).expect("just stored");
         update(f, key, from_lo, info, p, &mut ctx!(self));
     }
 
@@ -373,9 +506,9 @@ impl FlowTable {
 
     /// Removes a flow from the table, freeing its slot.
     fn take(&mut self, key: &FlowKey) -> Option<Flow> {
-        let slot = self.flows.remove(key)?;
+        let slot = self.flows.remove(self.flows.hash(key), key, &mut self.slab)?;
         self.free.push(slot);
-        self.slab[slot as usize].take()
+        self.slab.entry(slot).take()
     }
 
     /// Ends idle flows and writes due period records.
@@ -383,8 +516,10 @@ impl FlowTable {
         let now = self.now_ns;
         let mut ended = Vec::new();
         let mut periods = Vec::new();
-        for (k, &slot) in &self.flows {
-            let f = self.slab[slot as usize].as_mut().expect("a mapped slot holds a flow");
+        // In slot order: the flows are read one after another through
+        // memory, not in the index's random order.
+        for f in self.slab.chunks.iter_mut().flatten().flatten() {
+            let k = &f.key.clone();
             if now.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, f) {
                 ended.push(*k);
                 continue;
@@ -401,7 +536,9 @@ impl FlowTable {
             }
         }
         self.stats.records_period += periods.len() as u64;
-        self.out.extend(periods);
+        for rec in periods {
+            self.out.push(rec);
+        }
         for k in ended {
             let f = self.take(&k).expect("collected from the map");
             self.finish(&k, f, EndReason::Idle);
@@ -417,13 +554,21 @@ impl FlowTable {
     /// `hand_off` is called whenever `batch` records are waiting, so a
     /// million open flows never sit in memory as records all at once.
     pub fn flush(&mut self, end_ns: i64, batch: usize, hand_off: &mut dyn FnMut(&mut FlowTable)) {
-        let slots: Vec<(FlowKey, u32)> = self.flows.drain().collect();
-        let mut flows: Vec<(FlowKey, Flow)> =
-            slots.into_iter().map(|(k, i)| (k, self.slab[i as usize].take().expect("mapped"))).collect();
-        self.slab.clear();
-        self.free.clear();
-        flows.sort_by_key(|(_, f)| (f.start_ns, f.id));
-        for (k, mut f) in flows {
+        // Sort small (time, id, slot) entries, not the flows themselves
+        // (hundreds of bytes each, a million of them): each flow is moved
+        // once, out of its slot, when its turn comes.
+        let mut order: Vec<(i64, i64, u32)> = self
+            .flows
+            .drain()
+            .map(|slot| {
+                let f = self.slab.get_mut(slot).expect("mapped");
+                (f.start_ns, f.id, slot)
+            })
+            .collect();
+        order.sort_unstable();
+        for (_, _, slot) in order {
+            let mut f = self.slab.entry(slot).take().expect("mapped");
+            let k = f.key;
             let idle = end_ns.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, &f);
             f.end_horizon = end_ns;
             self.finish(&k, f, if idle { EndReason::Idle } else { EndReason::EndOfInput });
@@ -431,6 +576,8 @@ impl FlowTable {
                 hand_off(self);
             }
         }
+        self.slab = Slab::default();
+        self.free.clear();
         hand_off(self);
     }
 
@@ -462,12 +609,12 @@ impl FlowTable {
 /// flow map so a flow can be updated after a single lookup.
 struct Ctx<'a> {
     cfg: &'a FlowConfig,
-    out: &'a mut Vec<FlowRecord>,
+    out: &'a mut Batches<FlowRecord>,
     stats: &'a mut TableStats,
     l7_budget: &'a mut usize,
     l7_stats: &'a mut L7Stats,
     scratch: &'a mut Vec<Call>,
-    calls_out: &'a mut Vec<CallRecord>,
+    calls_out: &'a mut Batches<CallRecord>,
 }
 
 /// Borrows a table's [`Ctx`] (fields apart from `flows`).
@@ -560,7 +707,7 @@ fn l7_packet(
 }
 
 /// Turns the calls a session produced into records with the flow's context.
-fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Vec<CallRecord>) {
+fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Batches<CallRecord>) {
     let (client, server) = if f.client_is_lo { (key.lo, key.hi) } else { (key.hi, key.lo) };
     for c in calls.drain(..) {
         let start = c.request_ts.or(c.response_first_ts).unwrap_or(f.last_ns);
@@ -652,6 +799,7 @@ fn due_period(key: &FlowKey, f: &mut Flow, now: i64, cfg: &FlowConfig) -> Option
 /// Idle time after which a flow ends, by protocol and TCP state.
 fn timeout_of(cfg: &FlowConfig, proto: u8, f: &Flow) -> i64 {
     match proto {
+        6 if f.tcp.first_rst.is_none() && f.tcp.fin.iter().all(|x| *x) => cfg.tcp_closed_timeout_ns,
         6 if f.tcp.first_rst.is_some() || f.tcp.fin.iter().any(|x| *x) => cfg.tcp_closing_timeout_ns,
         6 if f.tcp.saw_syn && !f.tcp.established => cfg.tcp_opening_timeout_ns,
         6 => cfg.tcp_established_timeout_ns,

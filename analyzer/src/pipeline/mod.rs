@@ -142,12 +142,18 @@ enum Engine {
 
 /// Hands a table's finished records to the writer.
 fn send_records(table: &mut FlowTable, sink: &Sender<Output>) {
-    let flows = table.drain();
-    if !flows.is_empty() {
+    loop {
+        let flows = table.drain();
+        if flows.is_empty() {
+            break;
+        }
         let _ = sink.send(Output::Flows(flows));
     }
-    let calls = table.drain_calls();
-    if !calls.is_empty() {
+    loop {
+        let calls = table.drain_calls();
+        if calls.is_empty() {
+            break;
+        }
         let _ = sink.send(Output::Calls(calls));
     }
 }

@@ -2,7 +2,7 @@
 //! benchmark's "cost per packet vs concurrent flows" table (bench/run.sh).
 //!
 //! ```text
-//! gen_flows --flows K --packets-per-flow P --out FILE [--payload N] [--snaplen N]
+//! gen_flows --flows K --packets-per-flow P --out FILE [--payload N] [--snaplen N] [--generations G]
 //! ```
 //!
 //! Every flow is P packets: the three-way handshake (SYN with an MSS
@@ -12,7 +12,10 @@
 //! client's FIN-ACK and the server's FIN-ACK, which acknowledges it).
 //! Packets are interleaved round robin: packet j of every flow comes before
 //! packet j+1 of any flow, so all K flows are open at once from the K-th
-//! packet until the first FIN. Timestamps start at 2026-01-01T00:00:00Z and
+//! packet until the first FIN. `--generations G` (default 1) repeats this
+//! G times with new flows (K × G flows in all, K open at once): files with
+//! the same K × G and P have the same packets and the same per-flow work
+//! and differ only in how many flows are open at once. Timestamps start at 2026-01-01T00:00:00Z and
 //! advance 1 µs per packet. Flow i's client is a distinct address in
 //! 10.0.0.0/8 (10.0.0.1 upward, spread by an odd multiplier) with a port
 //! in 1024..65535; the 16 servers are 172.16.0.1..16 on port 9000 (not a
@@ -29,7 +32,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gen_flows --flows K --packets-per-flow P --out FILE [--payload BYTES] [--snaplen BYTES]";
+const USAGE: &str =
+    "usage: gen_flows --flows K --packets-per-flow P --out FILE [--payload BYTES] [--snaplen BYTES] [--generations G]";
 const START_SECS: u32 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const SERVER_PORT: u16 = 9000;
 const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
@@ -46,6 +50,7 @@ struct Args {
     out: PathBuf,
     payload: usize,
     snaplen: usize,
+    generations: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
     let mut out = None;
     let mut payload = 200usize;
     let mut snaplen = 65_535usize;
+    let mut generations = 1u64;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
@@ -63,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => out = Some(PathBuf::from(val("--out")?)),
             "--payload" => payload = parse_num(&val("--payload")?)? as usize,
             "--snaplen" => snaplen = parse_num(&val("--snaplen")?)? as usize,
+            "--generations" => generations = parse_num(&val("--generations")?)?,
             "-h" | "--help" => return Err(USAGE.to_string()),
             _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
         }
@@ -70,9 +77,10 @@ fn parse_args() -> Result<Args, String> {
     let flows = u32::try_from(flows.ok_or(USAGE)?).map_err(|_| "--flows too large")?;
     let packets_per_flow = u32::try_from(ppf.ok_or(USAGE)?).map_err(|_| "--packets-per-flow too large")?;
     let out = out.ok_or(USAGE)?;
-    if flows == 0 || flows > 1 << 24 {
-        return Err("--flows must be in 1..=16777216 (one client address each in 10.0.0.0/8)".into());
+    if flows == 0 || generations == 0 || u64::from(flows) * generations > 1 << 24 {
+        return Err("--flows × --generations must be in 1..=16777216 (one client address each in 10.0.0.0/8)".into());
     }
+    let generations = generations as u32;
     if packets_per_flow < 5 {
         return Err("--packets-per-flow must be at least 5 (handshake 3 + FIN exchange 2)".into());
     }
@@ -82,7 +90,7 @@ fn parse_args() -> Result<Args, String> {
     if snaplen < 54 {
         return Err("--snaplen must be at least 54 (Ethernet + IPv4 + TCP headers)".into());
     }
-    Ok(Args { flows, packets_per_flow, out, payload, snaplen })
+    Ok(Args { flows, packets_per_flow, out, payload, snaplen, generations })
 }
 
 fn parse_num(s: &str) -> Result<u64, String> {
@@ -245,66 +253,75 @@ fn run(a: &Args) -> std::io::Result<()> {
     let k = a.flows;
     let p = a.packets_per_flow;
     let data_segments = p - 5;
-    let mut flows: Vec<Flow> =
-        (0..k).map(|i| Flow { client_seq: mix(u64::from(i) * 2 + 1), server_seq: mix(u64::from(i) * 2 + 2) }).collect();
+    let mut flows: Vec<Flow> = Vec::with_capacity(k as usize);
     let mut buf = Vec::with_capacity(1600);
     let mut ts_us: u64 = 0;
     let (mut packets, mut bytes, mut stored) = (0u64, 0u64, 0u64);
 
-    for j in 0..p {
-        for i in 0..k {
-            let f = &mut flows[i as usize];
-            let ip_id = (j as u16).wrapping_add(i as u16);
-            // (from_client, seq, ack, flags, payload)
-            let (from_client, seq, ack, flags, data): (bool, u32, u32, u8, &[u8]) = if j == 0 {
-                let s = f.client_seq;
-                f.client_seq = s.wrapping_add(1);
-                (true, s, 0, SYN, &[])
-            } else if j == 1 {
-                let s = f.server_seq;
-                f.server_seq = s.wrapping_add(1);
-                (false, s, f.client_seq, SYN | ACK, &[])
-            } else if j == 2 {
-                (true, f.client_seq, f.server_seq, ACK, &[])
-            } else if j < 3 + data_segments {
-                let d = j - 3;
-                if d % 2 == 0 {
+    for g in 0..a.generations {
+        let base = g * k;
+        flows.clear();
+        flows.extend(
+            (base..base + k)
+                .map(|i| Flow { client_seq: mix(u64::from(i) * 2 + 1), server_seq: mix(u64::from(i) * 2 + 2) }),
+        );
+        for j in 0..p {
+            for n in 0..k {
+                let i = base + n;
+                let f = &mut flows[n as usize];
+                let ip_id = (j as u16).wrapping_add(i as u16);
+                // (from_client, seq, ack, flags, payload)
+                let (from_client, seq, ack, flags, data): (bool, u32, u32, u8, &[u8]) = if j == 0 {
                     let s = f.client_seq;
-                    f.client_seq = s.wrapping_add(payload.len() as u32);
-                    (true, s, f.server_seq, PSH | ACK, &payload[..])
+                    f.client_seq = s.wrapping_add(1);
+                    (true, s, 0, SYN, &[])
+                } else if j == 1 {
+                    let s = f.server_seq;
+                    f.server_seq = s.wrapping_add(1);
+                    (false, s, f.client_seq, SYN | ACK, &[])
+                } else if j == 2 {
+                    (true, f.client_seq, f.server_seq, ACK, &[])
+                } else if j < 3 + data_segments {
+                    let d = j - 3;
+                    if d % 2 == 0 {
+                        let s = f.client_seq;
+                        f.client_seq = s.wrapping_add(payload.len() as u32);
+                        (true, s, f.server_seq, PSH | ACK, &payload[..])
+                    } else {
+                        let s = f.server_seq;
+                        f.server_seq = s.wrapping_add(payload.len() as u32);
+                        (false, s, f.client_seq, PSH | ACK, &payload[..])
+                    }
+                } else if j == 3 + data_segments {
+                    let s = f.client_seq;
+                    f.client_seq = s.wrapping_add(1);
+                    (true, s, f.server_seq, FIN | ACK, &[])
                 } else {
                     let s = f.server_seq;
-                    f.server_seq = s.wrapping_add(payload.len() as u32);
-                    (false, s, f.client_seq, PSH | ACK, &payload[..])
-                }
-            } else if j == 3 + data_segments {
-                let s = f.client_seq;
-                f.client_seq = s.wrapping_add(1);
-                (true, s, f.server_seq, FIN | ACK, &[])
-            } else {
-                let s = f.server_seq;
-                f.server_seq = s.wrapping_add(1);
-                (false, s, f.client_seq, FIN | ACK, &[])
-            };
-            build_frame(&mut buf, payload_sum, data, from_client, i, seq, ack, flags, ip_id);
-            let secs = START_SECS + (ts_us / 1_000_000) as u32;
-            let usecs = (ts_us % 1_000_000) as u32;
-            let incl = buf.len().min(a.snaplen);
-            w.write_all(&secs.to_le_bytes())?;
-            w.write_all(&usecs.to_le_bytes())?;
-            w.write_all(&(incl as u32).to_le_bytes())?;
-            w.write_all(&(buf.len() as u32).to_le_bytes())?;
-            w.write_all(&buf[..incl])?;
-            ts_us += 1;
-            packets += 1;
-            bytes += buf.len() as u64;
-            stored += 16 + incl as u64;
+                    f.server_seq = s.wrapping_add(1);
+                    (false, s, f.client_seq, FIN | ACK, &[])
+                };
+                build_frame(&mut buf, payload_sum, data, from_client, i, seq, ack, flags, ip_id);
+                let secs = START_SECS + (ts_us / 1_000_000) as u32;
+                let usecs = (ts_us % 1_000_000) as u32;
+                let incl = buf.len().min(a.snaplen);
+                w.write_all(&secs.to_le_bytes())?;
+                w.write_all(&usecs.to_le_bytes())?;
+                w.write_all(&(incl as u32).to_le_bytes())?;
+                w.write_all(&(buf.len() as u32).to_le_bytes())?;
+                w.write_all(&buf[..incl])?;
+                ts_us += 1;
+                packets += 1;
+                bytes += buf.len() as u64;
+                stored += 16 + incl as u64;
+            }
         }
     }
     w.flush()?;
     eprintln!(
-        "gen_flows: {}: {k} flows x {p} packets = {packets} packets, {bytes} wire bytes, {:.1} MB on disk, {:.3} s of capture time",
+        "gen_flows: {}: {} generation(s) of {k} flows x {p} packets = {packets} packets, {bytes} wire bytes, {:.1} MB on disk, {:.3} s of capture time",
         a.out.display(),
+        a.generations,
         (stored + 24) as f64 / 1e6,
         ts_us as f64 / 1e6
     );
