@@ -1011,3 +1011,105 @@ fn vswitch_tc_on_tap_and_veths_matches_tcpdump() {
     }
     vswitch_capture("tc", "t", 62);
 }
+
+/// pcapng blocks, little-endian: `kind`, then `body` padded to 32 bits.
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let len = (12 + body.len().div_ceil(4) * 4) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(body);
+    b.resize(len as usize - 4, 0);
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+/// One pcapng option, padded.
+fn opt(code: u16, value: &[u8]) -> Vec<u8> {
+    let mut o = [code.to_le_bytes(), (value.len() as u16).to_le_bytes()].concat();
+    o.extend_from_slice(value);
+    o.resize(4 + value.len().div_ceil(4) * 4, 0);
+    o
+}
+
+/// Replay of a pcapng whose packets say their direction (`epb_flags`) and
+/// whose statistics block reports drops: `client_direction` comes from the
+/// flags, and the summary's per-point table (text and JSON) has the file's
+/// packets, wire bytes and drops.
+#[test]
+fn pcapng_direction_flags_and_statistics_reach_records_and_the_summary() {
+    use flowtrail_capture::pcap_file::PcapFileSource;
+    use flowtrail_capture::PacketSource;
+    let dir = Scratch::new("epbflags");
+    let mut src = PcapFileSource::open(&root().join("pcaps/http_keepalive.pcap")).expect("bundled pcap");
+    let mut out =
+        block(0x0A0D_0D0A, &[&0x1A2B_3C4D_u32.to_le_bytes()[..], &[1, 0, 0, 0], &(-1i64).to_le_bytes()].concat());
+    let (mut packets, mut bytes, mut linktype) = (0u64, 0u64, None);
+    let mut epbs = Vec::new();
+    while let Some(p) = src.next_packet().unwrap() {
+        linktype.get_or_insert(p.linktype);
+        // Ethernet, IPv4, TCP: to port 80 is inbound (the server's side).
+        let ihl = usize::from(p.data[14] & 0x0f) * 4;
+        let to_server = u16::from_be_bytes([p.data[16 + ihl], p.data[17 + ihl]]) == 80;
+        let ts = p.ts_ns as u64;
+        let mut body = [0u32, (ts >> 32) as u32, ts as u32, p.data.len() as u32, p.orig_len]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
+        body.extend_from_slice(p.data);
+        body.resize(20 + p.data.len().div_ceil(4) * 4, 0);
+        body.extend(opt(2, &(if to_server { 1u32 } else { 2 }).to_le_bytes()));
+        body.extend(opt(0, &[]));
+        epbs.push(block(6, &body));
+        packets += 1;
+        bytes += u64::from(p.orig_len);
+    }
+    assert_eq!(linktype, Some(1), "an Ethernet capture");
+    let idb =
+        [&1u16.to_le_bytes()[..], &[0, 0], &0u32.to_le_bytes(), &opt(2, b"eth7"), &opt(9, &[9]), &opt(0, &[])].concat();
+    out.extend(block(1, &idb));
+    for e in epbs {
+        out.extend(e);
+    }
+    let isb = [&[0u8; 12][..], &opt(5, &7u64.to_le_bytes()), &opt(0, &[])].concat();
+    out.extend(block(5, &isb));
+    let file = dir.0.join("flags.pcapng");
+    std::fs::write(&file, out).unwrap();
+
+    let s = replay_file(&file, &dir.0.join("out"));
+    assert_eq!(s.packets, packets);
+    let flows = read_kind(&dir.0.join("out"), "flows");
+    let (port, d) = (flows.col("server_port"), flows.col("client_direction"));
+    assert!(!flows.rows.is_empty());
+    assert!(flows.rows.iter().all(|r| r[port] == "80" && r[d] == "ingress"), "{:?}", flows.rows);
+    assert!(flows.rows.iter().all(|r| r[flows.col("capture_ifindex")] == "-" && r[flows.col("capture_netns")] == "-"));
+    let expected = flowtrail::pipeline::PointStats {
+        name: "flags.pcapng/eth7".into(),
+        mode: "file",
+        interface: "eth7".into(),
+        file: "flags.pcapng".into(),
+        ifindex: None,
+        netns: None,
+        packets,
+        bytes,
+        drops: [("file", 7)].into_iter().collect(),
+        kernel_packets: 0,
+        ring_freezes: 0,
+    };
+    assert_eq!(s.points, vec![expected]);
+    assert_eq!(s.capture.dropped, 7);
+    let text = flowtrail::summary::render(&s);
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("flags.pcapng/eth7")
+            && l.ends_with(&format!("file    : {packets} packets, {bytes} bytes, drops file 7"))),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&flowtrail::summary::to_json(&s)).unwrap();
+    let p = &json["points"][0];
+    assert_eq!(
+        (p["name"].as_str(), p["packets"].as_u64(), p["dropped"].as_u64()),
+        (Some("flags.pcapng/eth7"), Some(packets), Some(7))
+    );
+    assert_eq!(p["drops"]["file"], 7);
+    assert!(p["ifindex"].is_null() && p["netns"].is_null());
+}
