@@ -404,7 +404,7 @@ pub fn flow_table(data: &[u8]) -> FlowOutcome {
         let wire_len = wire_len_of(&c);
         let Ok(p) = dissect_frame(LinkType::RawIp, c.frame, wire_len) else { continue };
         if p.ip.frag.is_none() {
-            let info = PacketInfo { ts_ns: ts, point: c.point, wire_len, frames: 1 };
+            let info = PacketInfo { ts_ns: ts, point: c.point, wire_len, frames: 1, direction: None };
             feed(&mut table, &mut fed, &info, &p);
         } else {
             if let Some(dg) = defrag.push(ts, c.point, wire_len, &p) {
@@ -462,7 +462,13 @@ fn feed(table: &mut FlowTable, fed: &mut Fed, info: &PacketInfo, p: &Packet<'_>)
 
 fn feed_datagram(table: &mut FlowTable, fed: &mut Fed, dg: &Datagram) {
     if let Ok(q) = dissect_transport(&dg.base, &dg.data) {
-        let info = PacketInfo { ts_ns: dg.last_ts, point: dg.point, wire_len: dg.wire_len, frames: dg.frames };
+        let info = PacketInfo {
+            ts_ns: dg.last_ts,
+            point: dg.point,
+            wire_len: dg.wire_len,
+            frames: dg.frames,
+            direction: None,
+        };
         feed(table, fed, &info, &q);
     }
 }

@@ -38,6 +38,28 @@ pub fn render(s: &RunSummary) -> String {
             s.capture.dropped, s.capture.kernel_packets, s.capture.freeze_count
         );
     }
+    if !s.points.is_empty() {
+        let _ = writeln!(o, "  capture points     {:>12}  (packets, wire bytes, drops by cause)", s.points.len());
+        for p in &s.points {
+            let drops: Vec<String> = p.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let mut place = String::new();
+            if let Some(i) = p.ifindex {
+                let _ = write!(place, " ifindex {i}");
+            }
+            if let Some(ns) = &p.netns {
+                let _ = write!(place, " netns {ns}");
+            }
+            let _ = writeln!(
+                o,
+                "    {:<20} {:<8}{place}: {} packets, {} bytes, drops {}",
+                p.name,
+                p.mode,
+                p.packets,
+                p.bytes,
+                if drops.is_empty() { "none".to_string() } else { drops.join(", ") }
+            );
+        }
+    }
     let d = &s.defrag;
     if d.fragments > 0 {
         let _ = writeln!(
@@ -146,6 +168,24 @@ pub fn to_json(s: &RunSummary) -> String {
         "pcap_packets_written": s.pcap_packets,
         "pcap_bytes_written": s.pcap_bytes,
         "input_errors": s.input_errors,
+        "points": s
+            .points
+            .iter()
+            .map(|p| serde_json::json!({
+                "name": p.name,
+                "mode": p.mode,
+                "interface": p.interface,
+                "file": p.file,
+                "ifindex": p.ifindex,
+                "netns": p.netns,
+                "packets": p.packets,
+                "bytes": p.bytes,
+                "drops": p.drops,
+                "dropped": p.dropped(),
+                "kernel_packets": p.kernel_packets,
+                "ring_freezes": p.ring_freezes,
+            }))
+            .collect::<Vec<_>>(),
     })
     .to_string()
 }

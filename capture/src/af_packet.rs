@@ -67,7 +67,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::netdev;
-use crate::{linktype, CaptureError, CaptureStats, InterfaceInfo, PacketSource, Polled, RawPacket};
+use crate::{linktype, CaptureError, CaptureStats, Direction, InterfaceInfo, PacketSource, Polled, RawPacket};
 
 /// The largest snap length, as tcpdump's (`-s 0`).
 pub const MAX_SNAPLEN: u32 = 262_144;
@@ -343,6 +343,25 @@ struct Frame {
     orig_len: u32,
     ts_ns: i64,
     vlan: Option<[u8; 4]>,
+    direction: Option<Direction>,
+}
+
+/// Where `sll_pkttype` is in a TPACKET_V3 frame: the `sockaddr_ll` follows
+/// the header at `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))` (48), and
+/// `sll_pkttype` is its byte 10 (after family, protocol, ifindex, hatype).
+const SLL_PKTTYPE_OFFSET: usize = 48 + 10;
+
+/// The direction an `sll_pkttype` says: `PACKET_OUTGOING` was sent by the
+/// interface; host, broadcast, multicast and other-host packets were
+/// received; loopback and the kernel's internal types say nothing.
+fn direction_of_pkttype(t: u8) -> Option<Direction> {
+    match t {
+        libc::PACKET_OUTGOING => Some(Direction::Egress),
+        libc::PACKET_HOST | libc::PACKET_BROADCAST | libc::PACKET_MULTICAST | libc::PACKET_OTHERHOST => {
+            Some(Direction::Ingress)
+        }
+        _ => None,
+    }
 }
 
 enum Step {
@@ -522,7 +541,14 @@ impl AfPacketSource {
         Ok(AfPacketSource {
             ring,
             fd,
-            interfaces: vec![InterfaceInfo { name: name.clone(), linktype, snaplen: cfg.snaplen }],
+            interfaces: vec![InterfaceInfo {
+                name: name.clone(),
+                linktype,
+                snaplen: cfg.snaplen,
+                ifindex: u32::try_from(ifindex).ok(),
+                // Here runs inside `cfg.netns` when one was given.
+                netns: cfg.netns.clone().or_else(crate::current_netns_name),
+            }],
             name,
             ifindex,
             linktype,
@@ -638,6 +664,12 @@ impl AfPacketSource {
             return Err(self.corrupt(format!("block {}: next frame offset {next}", self.block)));
         }
         self.cursor = Some(Cursor { left: cur.left - 1, off: cur.off + next });
+        // The sockaddr_ll sits between the header and the frame's data.
+        let direction = if (h.tp_mac as usize) > SLL_PKTTYPE_OFFSET {
+            direction_of_pkttype(self.ring.bytes(self.block * bs + cur.off + SLL_PKTTYPE_OFFSET, 1)[0])
+        } else {
+            None
+        };
         let vlan = (h.tp_status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
             let tpid = if h.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 && h.hv1.tp_vlan_tpid != 0 {
                 h.hv1.tp_vlan_tpid
@@ -655,6 +687,7 @@ impl AfPacketSource {
             orig_len: h.tp_len,
             ts_ns: i64::from(h.tp_sec) * 1_000_000_000 + i64::from(h.tp_nsec),
             vlan,
+            direction,
         })
     }
 
@@ -677,7 +710,7 @@ impl AfPacketSource {
         if (data.len() as u64) < u64::from(orig_len) {
             self.stats.snapped += 1;
         }
-        RawPacket { ts_ns: f.ts_ns, interface: 0, linktype: self.linktype, data, orig_len }
+        RawPacket { ts_ns: f.ts_ns, interface: 0, linktype: self.linktype, data, orig_len, direction: f.direction }
     }
 
     /// Gives the current block back to the kernel.
@@ -938,6 +971,18 @@ mod tests {
         ] {
             assert!(validate(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn pkttype_gives_the_direction() {
+        // TPACKET_ALIGN(sizeof(struct tpacket3_hdr)), then sockaddr_ll.
+        let aligned = mem::size_of::<libc::tpacket3_hdr>().div_ceil(16) * 16;
+        assert_eq!(SLL_PKTTYPE_OFFSET, aligned + mem::offset_of!(libc::sockaddr_ll, sll_pkttype));
+        assert_eq!(direction_of_pkttype(libc::PACKET_OUTGOING), Some(Direction::Egress));
+        for t in [libc::PACKET_HOST, libc::PACKET_BROADCAST, libc::PACKET_MULTICAST, libc::PACKET_OTHERHOST] {
+            assert_eq!(direction_of_pkttype(t), Some(Direction::Ingress));
+        }
+        assert_eq!(direction_of_pkttype(libc::PACKET_LOOPBACK), None);
     }
 
     #[test]

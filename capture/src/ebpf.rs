@@ -89,15 +89,9 @@ pub enum XdpAttach {
     Driver,
 }
 
-/// Which way a packet crossed its interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Direction {
-    /// Received by the interface (TC ingress, XDP).
-    #[default]
-    Ingress,
-    /// Sent by the interface (TC egress).
-    Egress,
-}
+/// Which way a packet crossed its interface (TC ingress or egress; XDP
+/// is always ingress). Also in each [`RawPacket`]'s `direction`.
+pub use crate::Direction;
 
 /// What the ring said about the packet `next_packet` returned last, beyond
 /// [`RawPacket`]: see [`EbpfSource::last_meta`].
@@ -427,6 +421,9 @@ impl EbpfSource {
                     name: interface.to_string(),
                     linktype: linktype_of(interface),
                     snaplen: self.snaplen as u32,
+                    ifindex: Some(ifindex),
+                    // The programs attach in the namespace this runs in.
+                    netns: crate::current_netns_name(),
                 });
                 self.ifaces.push(Iface { ifindex, links: None });
                 self.infos.len() - 1
@@ -442,6 +439,7 @@ impl EbpfSource {
         }
         self.ifaces[idx] = Iface { ifindex, links: Some(links) };
         self.infos[idx].linktype = linktype_of(interface);
+        self.infos[idx].ifindex = Some(ifindex);
         self.by_ifindex.insert(ifindex, idx as u32);
         Ok(idx as u32)
     }
@@ -666,8 +664,9 @@ impl EbpfSource {
                 if (n as u32) < h.len {
                     self.stats.snapped += 1;
                 }
+                let direction = if h.direction == DIR_EGRESS { Direction::Egress } else { Direction::Ingress };
                 self.last = PacketMeta {
-                    direction: if h.direction == DIR_EGRESS { Direction::Egress } else { Direction::Ingress },
+                    direction,
                     hook: if h.hook == HOOK_XDP { EbpfMode::Xdp } else { EbpfMode::Tc },
                     ifindex: h.ifindex,
                     kernel_ts_ns: h.ts_ns,
@@ -679,6 +678,7 @@ impl EbpfSource {
                     linktype: self.infos[interface as usize].linktype,
                     data: &self.buf[..n],
                     orig_len: h.len,
+                    direction: Some(direction),
                 }));
             }
             if self.stopping {

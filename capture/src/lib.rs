@@ -53,6 +53,34 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
     /// Length of the packet on the wire.
     pub orig_len: u32,
+    /// Which way the packet crossed its interface, where the source knows:
+    /// TC (ingress or egress hook), XDP (always ingress), AF_PACKET
+    /// (`sll_pkttype`), pcapng (the EPB `epb_flags` option); `None` for
+    /// classic pcap and pcapng packets without flags.
+    pub direction: Option<Direction>,
+}
+
+/// Which way a packet crossed the interface it was captured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// Received by the interface (TC ingress, XDP, AF_PACKET host,
+    /// broadcast, multicast and other-host packets, pcapng inbound).
+    #[default]
+    Ingress,
+    /// Sent by the interface (TC egress, AF_PACKET `PACKET_OUTGOING`,
+    /// pcapng outbound).
+    Egress,
+}
+
+impl Direction {
+    /// `ingress` or `egress`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
 }
 
 /// An interface (capture point inside one source).
@@ -62,6 +90,38 @@ pub struct InterfaceInfo {
     pub name: String,
     pub linktype: u32,
     pub snaplen: u32,
+    /// Kernel ifindex of the interface (live capture); `None` for files,
+    /// whose formats carry no ifindex.
+    pub ifindex: Option<u32>,
+    /// Network namespace the interface was opened in, when it is a named
+    /// (`ip netns`) one or was given as a path; `None` in the initial
+    /// namespace, for files, or when unknown.
+    pub netns: Option<String>,
+}
+
+/// The `ip netns` name of the calling thread's network namespace, found as
+/// `ip netns identify` does: the entry of `/run/netns` that is the same
+/// namespace (device and inode) as `/proc/thread-self/ns/net`. `None` in
+/// the initial namespace, or when no name is bound to it.
+#[cfg(target_os = "linux")]
+#[must_use]
+pub fn current_netns_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/thread-self/ns/net").ok()?;
+    let key = (me.dev(), me.ino());
+    if let Ok(init) = std::fs::metadata("/proc/1/ns/net") {
+        if (init.dev(), init.ino()) == key {
+            return None;
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir("/run/netns")
+        .ok()?
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| (m.dev(), m.ino()) == key))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names.into_iter().next()
 }
 
 /// Counters a source keeps about itself.
@@ -145,6 +205,13 @@ pub trait PacketSource {
     /// Interfaces known so far (pcapng declares them as it goes).
     fn interfaces(&self) -> &[InterfaceInfo];
     fn stats(&self) -> CaptureStats;
+    /// Packets the capture layer dropped on one interface, when the source
+    /// counts them per interface (pcapng statistics blocks). Sources with
+    /// one interface per source leave this `None`: their `stats` is it.
+    fn interface_dropped(&self, interface: u32) -> Option<u64> {
+        let _ = interface;
+        None
+    }
     /// Bytes consumed so far and total size when known, for progress bars.
     fn progress(&self) -> (u64, Option<u64>);
     /// Like [`next_packet`](Self::next_packet), but a live source waits at

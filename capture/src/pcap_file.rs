@@ -71,7 +71,7 @@ use pcap_parser::{
     IDB_MAGIC, ISB_MAGIC, SHB_MAGIC, SPB_MAGIC,
 };
 
-use crate::{CaptureError, CaptureStats, InterfaceInfo, PacketSource, RawPacket};
+use crate::{CaptureError, CaptureStats, Direction, InterfaceInfo, PacketSource, RawPacket};
 
 /// Largest captured length (legacy pcap) or pcapng block length accepted.
 /// Anything longer is taken as a corrupt header rather than a reason to
@@ -225,7 +225,8 @@ impl PcapFileSource {
             let legacy = Legacy { big_endian, nanos, record_hdr, parse };
             // libpcap's LT_LINKTYPE: the upper bits may carry FCS flags.
             let linktype = (header.network.0 as u32) & 0xffff;
-            let if0 = InterfaceInfo { name: "if0".to_owned(), linktype, snaplen: header.snaplen };
+            let if0 =
+                InterfaceInfo { name: "if0".to_owned(), linktype, snaplen: header.snaplen, ifindex: None, netns: None };
             (input, Format::Legacy(legacy), vec![if0])
         } else {
             return Err(unknown());
@@ -296,7 +297,15 @@ impl PcapFileSource {
         let ts_ns = i64::from(frame.ts_sec) * 1_000_000_000 + frac_ns;
         let orig_len = frame.origlen;
         let iface = &self.state.interfaces[0];
-        let meta = PacketMeta { ts_ns, interface: 0, linktype: iface.linktype, start: hdr, len: caplen, orig_len };
+        let meta = PacketMeta {
+            ts_ns,
+            interface: 0,
+            linktype: iface.linktype,
+            start: hdr,
+            len: caplen,
+            orig_len,
+            direction: None,
+        };
         self.pending = total;
         Ok(Some(self.state.count_packet(meta)))
     }
@@ -401,6 +410,7 @@ impl PacketSource for PcapFileSource {
                     linktype: meta.linktype,
                     data,
                     orig_len: meta.orig_len,
+                    direction: meta.direction,
                 }))
             }
             Ok(None) => {
@@ -423,6 +433,11 @@ impl PacketSource for PcapFileSource {
         self.state.stats
     }
 
+    /// The last `isb_ifdrop` an interface statistics block gave for it.
+    fn interface_dropped(&self, interface: u32) -> Option<u64> {
+        self.state.iface_state.get(interface as usize).and_then(|s| s.dropped)
+    }
+
     fn progress(&self) -> (u64, Option<u64>) {
         (self.input.offset + self.pending as u64, self.state.file_size)
     }
@@ -438,6 +453,8 @@ struct PacketMeta {
     start: usize,
     len: usize,
     orig_len: u32,
+    /// From the EPB's `epb_flags`, when present.
+    direction: Option<Direction>,
 }
 
 type LegacyParseFn = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
@@ -599,6 +616,9 @@ impl State {
             name: name.unwrap_or_else(|| format!("if{index}")),
             linktype: u32::from(idb.linktype.0 as u16),
             snaplen: idb.snaplen,
+            // pcapng has no ifindex option: the if_name is what it says.
+            ifindex: None,
+            netns: None,
         });
         self.iface_state.push(st);
         Ok(())
@@ -664,6 +684,7 @@ impl State {
             start: 28,
             len: caplen,
             orig_len,
+            direction: if obsolete { None } else { epb_direction(block, caplen, big_endian) },
         };
         Ok(Some(self.count_packet(meta)))
     }
@@ -689,9 +710,34 @@ impl State {
             start: 12,
             len,
             orig_len: spb.origlen,
+            direction: None,
         };
         Ok(Some(self.count_packet(meta)))
     }
+}
+
+/// `epb_flags` (option 2, 32 bits) of an Enhanced Packet Block: bits 0-1
+/// are the direction (1 inbound, 2 outbound, 0 not known). `block` is
+/// whole; the options follow the packet data padded to 32 bits. Most
+/// files have no options: then this reads nothing.
+fn epb_direction(block: &[u8], caplen: usize, big_endian: bool) -> Option<Direction> {
+    let mut at = 28 + caplen.div_ceil(4) * 4;
+    let end = block.len().checked_sub(4)?;
+    while at + 4 <= end {
+        let (code, len) = (u16_at(block, at, big_endian), usize::from(u16_at(block, at + 2, big_endian)));
+        if code == 0 {
+            return None;
+        }
+        if code == 2 && len == 4 && at + 8 <= end {
+            return match u32_at(block, at + 4, big_endian) & 3 {
+                1 => Some(Direction::Ingress),
+                2 => Some(Direction::Egress),
+                _ => None,
+            };
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
 }
 
 /// Options up to `opt_endofopt`; pcap-parser keeps parsing past it.
@@ -951,6 +997,33 @@ mod tests {
         assert!(check_block_len(0x1234, 8).is_err());
         assert!(check_block_len(0x1234, MAX_RECORD_LEN).is_ok());
         assert!(check_block_len(0x1234, MAX_RECORD_LEN + 4).is_err());
+    }
+
+    #[test]
+    fn epb_flags_give_the_direction() {
+        // An EPB with 5 bytes of data (padded to 8), then `options`, then
+        // the trailing length.
+        let epb = |options: &[u8]| {
+            let mut b = vec![0u8; 28];
+            b[20..24].copy_from_slice(&5u32.to_le_bytes());
+            b.extend_from_slice(&[1, 2, 3, 4, 5, 0, 0, 0]);
+            b.extend_from_slice(options);
+            b.extend_from_slice(&[0; 4]);
+            b
+        };
+        let flags = |v: u32| [&[2u8, 0, 4, 0][..], &v.to_le_bytes()].concat();
+        assert_eq!(epb_direction(&epb(&flags(1)), 5, false), Some(Direction::Ingress));
+        assert_eq!(epb_direction(&epb(&flags(2 | 0x100)), 5, false), Some(Direction::Egress));
+        assert_eq!(epb_direction(&epb(&flags(0)), 5, false), None);
+        assert_eq!(epb_direction(&epb(&[]), 5, false), None);
+        // After a comment (code 1, 3 bytes padded to 4), before end-of-options.
+        let opts = [&[1u8, 0, 3, 0, b'h', b'i', b'!', 0][..], &flags(2), &[0, 0, 0, 0]].concat();
+        assert_eq!(epb_direction(&epb(&opts), 5, false), Some(Direction::Egress));
+        // End-of-options first: nothing after it counts.
+        assert_eq!(epb_direction(&epb(&[&[0u8, 0, 0, 0][..], &flags(1)].concat()), 5, false), None);
+        // Big-endian sections.
+        let be = [&[0u8, 2, 0, 4][..], &1u32.to_be_bytes()].concat();
+        assert_eq!(epb_direction(&epb(&be), 5, true), Some(Direction::Ingress));
     }
 
     #[test]

@@ -371,7 +371,10 @@ fn pcap_microsecond_little_endian_via_pcap_file() {
     let (src, pkts, err) = read_bytes("pcap-us-le", &bytes);
     assert!(err.is_none(), "{err:?}");
     assert!(!src.is_pcapng());
-    assert_eq!(src.interfaces(), &[InterfaceInfo { name: "if0".into(), linktype: linktype::ETHERNET, snaplen: 96 }]);
+    assert_eq!(
+        src.interfaces(),
+        &[InterfaceInfo { name: "if0".into(), linktype: linktype::ETHERNET, snaplen: 96, ifindex: None, netns: None }]
+    );
     assert_eq!(pkts.len(), 3);
     for i in 0..3 {
         assert_eq!(pkts[i].ts_ns, ts[i].as_nanos() as i64);
@@ -563,9 +566,21 @@ fn pcapng_interfaces_with_their_own_link_type_and_resolution() {
     assert_eq!(
         src.interfaces(),
         &[
-            InterfaceInfo { name: "eth0".into(), linktype: linktype::ETHERNET, snaplen: 65535 },
-            InterfaceInfo { name: "if1".into(), linktype: linktype::RAW, snaplen: 0 },
-            InterfaceInfo { name: "any".into(), linktype: linktype::LINUX_SLL, snaplen: 128 },
+            InterfaceInfo {
+                name: "eth0".into(),
+                linktype: linktype::ETHERNET,
+                snaplen: 65535,
+                ifindex: None,
+                netns: None
+            },
+            InterfaceInfo { name: "if1".into(), linktype: linktype::RAW, snaplen: 0, ifindex: None, netns: None },
+            InterfaceInfo {
+                name: "any".into(),
+                linktype: linktype::LINUX_SLL,
+                snaplen: 128,
+                ifindex: None,
+                netns: None
+            },
         ]
     );
     assert_eq!(pkts.len(), 3);

@@ -108,8 +108,22 @@ fn traffic(subnet: u8, requests: usize) {
 
 /// tcpdump on `iface`, only packets of direction `dir` (`in`, `out`, `inout`).
 fn tcpdump_dir(iface: &str, file: &Path, dir: &str) -> Child {
-    let c = Command::new("tcpdump")
-        .args(["-i", iface, "-Q", dir, "-U", "--immediate-mode", "-n", "--time-stamp-precision=nano", "-w"])
+    tcpdump_in(None, iface, file, dir)
+}
+
+/// tcpdump on `iface` of namespace `ns` (the current one when `None`).
+fn tcpdump_in(ns: Option<&str>, iface: &str, file: &Path, dir: &str) -> Child {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "tcpdump"]);
+            c
+        }
+        None => Command::new("tcpdump"),
+    };
+    let c = cmd
+        .args(["-i", iface, "-Q", dir, "-U", "--immediate-mode", "-B", "16384", "-n", "--time-stamp-precision=nano"])
+        .arg("-w")
         .arg(file)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -119,11 +133,16 @@ fn tcpdump_dir(iface: &str, file: &Path, dir: &str) -> Child {
     let mut c = c;
     let stderr = c.stderr.take().expect("stderr piped");
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = tcpdump_log(file);
     std::thread::spawn(move || {
-        use std::io::BufRead;
+        use std::io::{BufRead, Write};
+        let mut out = std::fs::File::create(log).ok();
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("listening on") {
                 let _ = tx.send(());
+            }
+            if let Some(f) = &mut out {
+                let _ = writeln!(f, "{line}");
             }
         }
     });
@@ -131,6 +150,25 @@ fn tcpdump_dir(iface: &str, file: &Path, dir: &str) -> Child {
     // The live capture started just before needs its sockets open too.
     std::thread::sleep(Duration::from_millis(700));
     c
+}
+
+/// Where tcpdump's messages for capture `file` go.
+fn tcpdump_log(file: &Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".log");
+    PathBuf::from(p)
+}
+
+/// Packets tcpdump said its kernel socket dropped (after it stopped).
+fn tcpdump_dropped(file: &Path) -> u64 {
+    for _ in 0..40 {
+        let log = std::fs::read_to_string(tcpdump_log(file)).unwrap_or_default();
+        if let Some(l) = log.lines().find(|l| l.ends_with("packets dropped by kernel")) {
+            return l.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("tcpdump said nothing about drops: {}", tcpdump_log(file).display());
 }
 
 fn stop_tcpdump(mut c: Child) {
@@ -167,7 +205,17 @@ fn live_opts(patterns: &[&str], opener: Opener, out: &Path, stop: Arc<AtomicBool
 /// Rows without the columns that name where and how packets were seen
 /// (and, when the two captures read different clocks, without times).
 fn comparable(t: &Table, same_clock: bool) -> Vec<Vec<String>> {
-    let skip = ["flow_id", "call_id", "capture_point", "capture_file", "capture_interface", "capture_mode"];
+    let skip = [
+        "flow_id",
+        "call_id",
+        "capture_point",
+        "capture_file",
+        "capture_interface",
+        "capture_mode",
+        "capture_ifindex",
+        "capture_netns",
+        "client_direction",
+    ];
     let keep: Vec<usize> = (0..t.columns.len())
         .filter(|i| !skip.contains(&t.columns[*i].as_str()) && (same_clock || !t.columns[*i].ends_with("_ns")))
         .collect();
@@ -381,7 +429,10 @@ fn interface_created_after_start_is_captured() {
 /// The `flowtrail` binary of this build (scripts/test.sh builds it first;
 /// building it from here would wait forever on the lock `cargo test` holds).
 fn flowtrail_bin() -> PathBuf {
-    let p = root().join("target/debug/flowtrail");
+    // The build's target directory (CARGO_TARGET_DIR when set, relative to
+    // the workspace root like cargo's), else the workspace's target/.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |d| root().join(d));
+    let p = target.join("debug/flowtrail");
     assert!(p.exists(), "{} missing: run `cargo build -p flowtrail` first (scripts/test.sh does)", p.display());
     p
 }
@@ -512,6 +563,22 @@ fn metrics_scrapes_grow_and_end_equal_to_the_summary() {
         0
     );
     assert_eq!(family(&end, "flowtrail_capture_ring_freezes_total"), s.capture.freeze_count);
+    // The summary's per-point table is what the endpoint says per point.
+    assert_eq!(s.points.len(), 1, "{:?}", s.points);
+    for p in &s.points {
+        let point = format!("point=\"{}\"", p.name);
+        assert_eq!(sample(&end, &format!("flowtrail_capture_packets_total{{{point}}}")), p.packets);
+        assert_eq!(sample(&end, &format!("flowtrail_capture_bytes_total{{{point}}}")), p.bytes);
+        assert_eq!(sample(&end, &format!("flowtrail_capture_ring_freezes_total{{{point}}}")), p.ring_freezes);
+        assert_eq!(p.drops.keys().copied().collect::<Vec<_>>(), ["kernel"], "afpacket's cause");
+        for (cause, n) in &p.drops {
+            let key = format!("flowtrail_capture_packets_dropped_total{{{point},cause=\"{cause}\"}}");
+            assert_eq!(sample(&end, &key), *n, "{key}");
+        }
+        assert_eq!((p.mode, p.interface.as_str()), ("afpacket", veth));
+        assert!(p.ifindex.is_some());
+    }
+    assert_eq!(s.points[0].packets, s.packets);
     let f = &s.flows;
     for (proto, n) in [("tcp", f.flows_tcp), ("udp", f.flows_udp), ("icmp", f.flows_icmp), ("other", f.flows_other)] {
         assert_eq!(sample(&end, &format!("flowtrail_flows_total{{protocol=\"{proto}\"}}")), n, "{proto} flows");
@@ -536,4 +603,513 @@ fn metrics_scrapes_grow_and_end_equal_to_the_summary() {
         read_kind(&out, "flows").rows.len() as u64
     );
     drop(topo);
+}
+
+/// The vSwitch topology: namespace `ftlvs<tag>-hyp` (the "hypervisor")
+/// holds bridge `br0` (10.97.N.1) with two veth "pods" on it, `vethweb`
+/// (namespace `ftlvs<tag>-web`, nginx on 10.97.N.11) and `vethred`
+/// (namespace `ftlvs<tag>-red`, redis-server on 10.97.N.12), and TAP
+/// `tapvm`, whose fd tests/scripts/tap_vm.py holds as a "VM" (10.97.N.20:
+/// answers ARP, ICMP echo, and echoes UDP). No IPv6 anywhere, so nothing
+/// talks on its own. Dropping it kills every process in the namespaces and
+/// deletes them (the veths, the bridge and the TAP go with them).
+struct VSwitch {
+    tag: String,
+    subnet: u8,
+    vm: Option<Child>,
+    servers: Vec<Child>,
+    www: PathBuf,
+}
+
+const VM_MAC: &str = "02:66:74:00:00:14";
+
+/// The MAC of host N of the vSwitch subnet.
+fn host_mac(n: u8) -> String {
+    format!("02:66:74:00:00:{n:02x}")
+}
+
+impl VSwitch {
+    fn ns(&self, role: &str) -> String {
+        format!("ftlvs{}-{role}", self.tag)
+    }
+
+    fn ip(&self, host: u8) -> String {
+        format!("10.97.{}.{host}", self.subnet)
+    }
+
+    /// `cmd` in namespace `role`, must succeed.
+    fn run(&self, role: &str, cmd: &str) {
+        let ns = self.ns(role);
+        assert!(sh(&format!("ip netns exec {ns} sh -c '{cmd}'")), "in {ns}: {cmd}");
+    }
+
+    fn new(tag: &str, subnet: u8, www: PathBuf) -> Self {
+        let mut v = VSwitch { tag: tag.to_string(), subnet, vm: None, servers: Vec::new(), www };
+        v.cleanup();
+        for role in ["hyp", "web", "red"] {
+            assert!(sh(&format!("ip netns add {}", v.ns(role))), "ip netns add");
+            v.run(
+                role,
+                "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && ip link set lo up",
+            );
+        }
+        let hyp = v.ns("hyp");
+        // No multicast snooping: the bridge would join 224.0.0.106 (router
+        // discovery) and repeat its IGMP reports at random moments.
+        v.run(
+            "hyp",
+            &format!(
+                "ip link add br0 type bridge mcast_snooping 0 && ip addr add {}/24 dev br0 && ip link set br0 up",
+                v.ip(1)
+            ),
+        );
+        for (pod, host) in [("web", 11), ("red", 12)] {
+            let ns = v.ns(pod);
+            v.run("hyp", &format!("ip link add veth{pod} type veth peer name eth0 netns {ns}"));
+            v.run("hyp", &format!("ip link set veth{pod} master br0 && ip link set veth{pod} up"));
+            v.run(pod, &format!("ip addr add {}/24 dev eth0 && ip link set eth0 up", v.ip(host)));
+            // Offloads off: MTU-sized segments, as on a real wire.
+            let _ = sh(&format!("ip netns exec {hyp} ethtool -K veth{pod} tso off gso off gro off"));
+            let _ = sh(&format!("ip netns exec {ns} ethtool -K eth0 tso off gso off gro off"));
+        }
+        // The VM: it makes the TAP, the hypervisor puts it on the bridge.
+        let script = root().join("tests/scripts/tap_vm.py");
+        let mut vm = Command::new("ip")
+            .args(["netns", "exec", &hyp, "timeout", "150", "python3"])
+            .arg(&script)
+            .args(["tapvm", VM_MAC, &v.ip(20), "140"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tap_vm.py");
+        let mut line = String::new();
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(vm.stdout.take().expect("piped")).read_line(&mut line);
+        v.vm = Some(vm);
+        assert_eq!(line.trim(), "ready", "the VM opened its TAP");
+        v.run("hyp", "ip link set tapvm master br0 && ip link set tapvm up");
+        // Permanent neighbours everywhere: no ARP refresh can fall between
+        // the moments tcpdump and flowtrail start or stop. (The VM still
+        // answers ARP; nothing asks.)
+        let hosts = [("hyp", "br0", 1), ("web", "eth0", 11), ("red", "eth0", 12)];
+        for (role, dev, host) in hosts {
+            v.run(role, &format!("ip link set {dev} address {}", host_mac(host)));
+        }
+        for (role, dev, host) in hosts {
+            for (_, _, peer) in hosts.iter().filter(|h| h.2 != host) {
+                v.run(
+                    role,
+                    &format!("ip neigh replace {} lladdr {} dev {dev} nud permanent", v.ip(*peer), host_mac(*peer)),
+                );
+            }
+        }
+        v.run("hyp", &format!("ip neigh replace {} lladdr {VM_MAC} dev br0 nud permanent", v.ip(20)));
+        v
+    }
+
+    fn start(&mut self, role: &str, args: &[&str]) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), "timeout", "150"])
+            .args(args)
+            .current_dir(&self.www)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(args[0]);
+        self.servers.push(child);
+    }
+
+    /// nginx in the web pod, redis-server in the redis pod; waits until
+    /// both answer (from the hypervisor and the web pod).
+    fn serve(&mut self) {
+        let w = &self.www;
+        for d in ["html", "tmp"] {
+            std::fs::create_dir_all(w.join(d)).unwrap();
+        }
+        std::fs::write(w.join("html/index.html"), "<html>flowtrail vswitch test</html>\n".repeat(20)).unwrap();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {w}/nginx.pid; error_log {w}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {w}/tmp/b; proxy_temp_path {w}/tmp/p;\n\
+             fastcgi_temp_path {w}/tmp/f; uwsgi_temp_path {w}/tmp/u; scgi_temp_path {w}/tmp/s;\n\
+             server {{ listen {ip}:80; root {w}/html; }} }}\n",
+            w = w.display(),
+            ip = self.ip(11)
+        );
+        std::fs::write(w.join("nginx.conf"), conf).unwrap();
+        let conf = w.join("nginx.conf").display().to_string();
+        self.start("web", &["nginx", "-c", &conf]);
+        let red = self.ip(12);
+        self.start(
+            "red",
+            &[
+                "redis-server",
+                "--bind",
+                &red,
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+        );
+        let (hyp, web) = (self.ns("hyp"), self.ns("web"));
+        let nginx = format!("ip netns exec {hyp} curl -s -o /dev/null --max-time 1 http://{}/", self.ip(11));
+        let redis = format!("ip netns exec {web} redis-cli -h {red} ping | grep -q PONG");
+        for _ in 0..100 {
+            if sh(&nginx) && sh(&redis) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("nginx or redis-server did not start");
+    }
+
+    /// Bounded traffic: curl from the hypervisor to nginx, redis-benchmark
+    /// from the web pod to the redis pod, ping and UDP echo to the VM.
+    fn traffic(&self) {
+        let (hyp, web) = (self.ns("hyp"), self.ns("web"));
+        for i in 0..10 {
+            let path = if i % 5 == 4 { "missing" } else { "index.html" };
+            let _ = sh(&format!("ip netns exec {hyp} curl -s -o /dev/null --max-time 2 http://{}/{path}", self.ip(11)));
+        }
+        assert!(
+            sh(&format!(
+                "ip netns exec {web} timeout 60 redis-benchmark -h {} -n 2000 -c 2 -P 1 -t set,get -q",
+                self.ip(12)
+            )),
+            "redis-benchmark"
+        );
+        assert!(sh(&format!("ip netns exec {hyp} ping -q -n -c 5 -i 0.2 -W 1 {}", self.ip(20))), "the VM answers ping");
+        let udp = format!(
+            "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); \
+             n=0\nfor i in range(5):\n    s.sendto(b'flowtrail %d' % i, ('{}', 7007))\n    \
+             try:\n        n += s.recv(100) == b'flowtrail %d' % i\n    except OSError:\n        pass\n\
+             assert n == 5, n",
+            self.ip(20)
+        );
+        assert!(
+            Command::new("ip")
+                .args(["netns", "exec", &hyp, "timeout", "20", "python3", "-c", &udp])
+                .status()
+                .is_ok_and(|s| s.success()),
+            "the VM echoes UDP"
+        );
+    }
+
+    fn ifindex(&self, iface: &str) -> String {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &self.ns("hyp"), "cat", &format!("/sys/class/net/{iface}/ifindex")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn cleanup(&self) {
+        for role in ["web", "red", "hyp"] {
+            let _ = sh(&format!("ip netns pids {0} | xargs -r kill; ip netns del {0}", self.ns(role)));
+        }
+    }
+}
+
+impl Drop for VSwitch {
+    fn drop(&mut self) {
+        for mut c in self.servers.drain(..).chain(self.vm.take()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.cleanup();
+    }
+}
+
+/// Prints the packets only one of the captures of `iface` has: those kept
+/// by `--write-pcap` in `kept` against tcpdump's `pcap` (by tshark).
+fn explain_mismatch(kept: &Path, pcap: &Path, iface: &str) {
+    let fields = |f: &Path, filter: &str| -> Vec<String> {
+        let mut cmd = Command::new("tshark");
+        cmd.arg("-r").arg(f).args(["-Y", filter, "-T", "fields", "-E", "separator=/"]);
+        for e in ["frame.len", "eth.src", "eth.dst", "ip.src", "ip.dst", "ip.proto", "tcp.seq_raw", "tcp.flags"] {
+            cmd.args(["-e", e]);
+        }
+        cmd.output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let files = std::fs::read_dir(kept).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
+    let ours: Vec<String> =
+        files.iter().flat_map(|k| fields(k, &format!("frame.interface_name == \"{iface}\""))).collect();
+    let mut theirs = fields(pcap, "frame");
+    for l in &ours {
+        match theirs.iter().position(|t| t == l) {
+            Some(i) => {
+                theirs.remove(i);
+            }
+            None => println!("{iface}: only live: {l}"),
+        }
+    }
+    for l in &theirs {
+        println!("{iface}: only tcpdump: {l}");
+    }
+}
+
+/// Rows of `t` whose `capture_point` is `point`.
+fn at_point(t: &Table, point: &str) -> Table {
+    let c = t.col("capture_point");
+    Table { columns: t.columns.clone(), rows: t.rows.iter().filter(|r| r[c] == point).cloned().collect() }
+}
+
+/// The vSwitch topology captured by `flowtrail capture --mode MODE -i
+/// 'tap*' -i 'veth*'` run in the hypervisor namespace, and by tcpdump on
+/// the TAP and on the redis pod's host-side veth at the same time.
+fn vswitch_capture(mode: &str, tag: &str, subnet: u8) {
+    let dir = Scratch::new(&format!("vswitch-{tag}"));
+    let www = dir.0.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let mut vs = VSwitch::new(tag, subnet, www);
+    vs.serve();
+    let hyp = vs.ns("hyp");
+    let live_out = dir.0.join("live");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &hyp])
+        .arg(flowtrail_bin())
+        .args(["capture", "--mode", mode, "-i", "tap*", "-i", "veth*", "-w", "1", "--run-id", "vs", "-o"])
+        .arg(&live_out)
+        .arg("--write-pcap")
+        .arg(dir.0.join("kept"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flowtrail capture");
+    std::thread::sleep(Duration::from_millis(1500));
+    let ifaces = ["tapvm", "vethred"];
+    let dumps: Vec<(Child, PathBuf)> = ifaces
+        .iter()
+        .map(|i| {
+            let pcap = dir.0.join(format!("{i}.pcap"));
+            (tcpdump_in(Some(&hyp), i, &pcap, "inout"), pcap)
+        })
+        .collect();
+    vs.traffic();
+    let mut pcaps = Vec::new();
+    for (d, pcap) in dumps {
+        stop_tcpdump(d);
+        pcaps.push(pcap);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sh(&format!("kill -TERM {}", child.id())));
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "flowtrail capture: {}\n{text}", out.status);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(live_out.join("runs/vs.json")).expect("runs/vs.json")).unwrap();
+    let points = json["points"].as_array().expect("points in the run summary");
+    let point = |name: &str| points.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}: {json}"));
+    let (lf, lc) = (read_kind(&live_out, "flows"), read_kind(&live_out, "calls"));
+    for p in points {
+        println!(
+            "{mode}: {} ifindex {} netns {}: {} packets, drops {}",
+            p["name"], p["ifindex"], p["netns"], p["packets"], p["drops"]
+        );
+    }
+    for name in ["tapvm", "vethred", "vethweb"] {
+        let p = point(name);
+        assert_eq!(p["mode"], mode);
+        assert_eq!(p["ifindex"].to_string(), vs.ifindex(name), "{name}: ifindex");
+        assert_eq!(p["netns"], hyp.as_str(), "{name}: netns");
+        assert!(p["packets"].as_u64().unwrap() > 0, "{name}: traffic seen");
+        // The text summary lists it too.
+        assert!(text.lines().any(|l| l.trim_start().starts_with(name) && l.contains(mode)), "{name}:\n{text}");
+    }
+    assert_eq!(json["capture_dropped"], 0, "no drops: {json}");
+    for (iface, pcap) in ifaces.iter().zip(&pcaps) {
+        let replay_out = dir.0.join(format!("replay-{iface}"));
+        let replayed = replay_file(pcap, &replay_out);
+        let p = point(iface);
+        let theirs_dropped = tcpdump_dropped(pcap);
+        println!("{mode}: {iface}: live {} packets, tcpdump {}", p["packets"], replayed.packets);
+        assert_eq!(p["dropped"], 0, "{iface}: no drops");
+        // Where each record was seen.
+        let (pf, pc) = (at_point(&lf, iface), at_point(&lc, iface));
+        let ifindex = vs.ifindex(iface);
+        for t in [&pf, &pc] {
+            assert!(t.rows.iter().all(|r| r[t.col("capture_ifindex")] == ifindex), "{iface}: capture_ifindex");
+            assert!(t.rows.iter().all(|r| r[t.col("capture_netns")] == hyp), "{iface}: capture_netns");
+        }
+        if theirs_dropped > 0 {
+            // A loaded machine: tcpdump's copy is not whole, so it proves nothing.
+            println!("{mode}: {iface}: tcpdump dropped {theirs_dropped} packets: not compared");
+            continue;
+        }
+        if p["packets"].as_u64() != Some(replayed.packets) {
+            explain_mismatch(&dir.0.join("kept"), pcap, iface);
+        }
+        assert_eq!(p["packets"].as_u64(), Some(replayed.packets), "{iface}: live and tcpdump saw the same packets");
+        let (rf, rc) = (read_kind(&replay_out, "flows"), read_kind(&replay_out, "calls"));
+        assert!(!pf.rows.is_empty());
+        assert_eq!(
+            comparable(&pf, false),
+            comparable(&rf, false),
+            "{mode} {iface}: flows differ from tcpdump's replay"
+        );
+        assert_eq!(
+            comparable(&pc, false),
+            comparable(&rc, false),
+            "{mode} {iface}: calls differ from tcpdump's replay"
+        );
+        assert!(rf.rows.iter().all(|r| r[rf.col("capture_ifindex")] == "-" && r[rf.col("client_direction")] == "-"));
+    }
+    // The redis flows: the web pod's packets enter the bridge on vethweb
+    // (ingress) and leave it into the redis pod on vethred (egress).
+    let redis = |point: &str| -> Vec<String> {
+        let t = at_point(&lf, point);
+        let (port, dir) = (t.col("server_port"), t.col("client_direction"));
+        t.rows.iter().filter(|r| r[port] == "6379").map(|r| r[dir].clone()).collect()
+    };
+    let (on_red, on_web) = (redis("vethred"), redis("vethweb"));
+    assert!(on_red.len() >= 2, "redis-benchmark's connections: {on_red:?}");
+    assert!(on_red.iter().all(|d| d == "egress"), "client packets leave the bridge into the redis pod: {on_red:?}");
+    assert_eq!(on_web.len(), on_red.len());
+    assert!(on_web.iter().all(|d| d == "ingress"), "client packets enter the bridge from the web pod: {on_web:?}");
+    // The VM's flows (ping, UDP echo from the hypervisor): its TAP sends
+    // the hypervisor's packets to the VM.
+    let vm = at_point(&lf, "tapvm");
+    let (proto, dir) = (vm.col("l4_protocol"), vm.col("client_direction"));
+    let vm_flows: Vec<(&str, &str)> = vm.rows.iter().map(|r| (r[proto].as_str(), r[dir].as_str())).collect();
+    assert!(vm_flows.contains(&("icmp", "egress")) && vm_flows.contains(&("udp", "egress")), "{vm_flows:?}");
+    let redis_calls = at_point(&lc, "vethred").rows.len();
+    println!(
+        "{mode}: {} flows, {} calls ({redis_calls} redis calls on vethred), {} packets",
+        lf.rows.len(),
+        lc.rows.len(),
+        json["packets"]
+    );
+    assert!(redis_calls >= 4000, "redis-benchmark's SETs and GETs: {redis_calls}");
+    drop(vs);
+}
+
+#[test]
+fn vswitch_afpacket_on_tap_and_veths_matches_tcpdump() {
+    if !is_root() {
+        eprintln!("SKIP: not root");
+        return;
+    }
+    vswitch_capture("afpacket", "a", 61);
+}
+
+#[test]
+fn vswitch_tc_on_tap_and_veths_matches_tcpdump() {
+    if !is_root() {
+        eprintln!("SKIP: not root");
+        return;
+    }
+    use flowtrail_capture::ebpf::{EbpfConfig, EbpfMode, EbpfSource};
+    if let Err(e) = EbpfSource::open(&EbpfConfig { mode: EbpfMode::Tc, ..EbpfConfig::default() }) {
+        eprintln!("SKIP: eBPF object not available: {e}");
+        return;
+    }
+    vswitch_capture("tc", "t", 62);
+}
+
+/// pcapng blocks, little-endian: `kind`, then `body` padded to 32 bits.
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let len = (12 + body.len().div_ceil(4) * 4) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(body);
+    b.resize(len as usize - 4, 0);
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+/// One pcapng option, padded.
+fn opt(code: u16, value: &[u8]) -> Vec<u8> {
+    let mut o = [code.to_le_bytes(), (value.len() as u16).to_le_bytes()].concat();
+    o.extend_from_slice(value);
+    o.resize(4 + value.len().div_ceil(4) * 4, 0);
+    o
+}
+
+/// Replay of a pcapng whose packets say their direction (`epb_flags`) and
+/// whose statistics block reports drops: `client_direction` comes from the
+/// flags, and the summary's per-point table (text and JSON) has the file's
+/// packets, wire bytes and drops.
+#[test]
+fn pcapng_direction_flags_and_statistics_reach_records_and_the_summary() {
+    use flowtrail_capture::pcap_file::PcapFileSource;
+    use flowtrail_capture::PacketSource;
+    let dir = Scratch::new("epbflags");
+    let mut src = PcapFileSource::open(&root().join("pcaps/http_keepalive.pcap")).expect("bundled pcap");
+    let mut out =
+        block(0x0A0D_0D0A, &[&0x1A2B_3C4D_u32.to_le_bytes()[..], &[1, 0, 0, 0], &(-1i64).to_le_bytes()].concat());
+    let (mut packets, mut bytes, mut linktype) = (0u64, 0u64, None);
+    let mut epbs = Vec::new();
+    while let Some(p) = src.next_packet().unwrap() {
+        linktype.get_or_insert(p.linktype);
+        // Ethernet, IPv4, TCP: to port 80 is inbound (the server's side).
+        let ihl = usize::from(p.data[14] & 0x0f) * 4;
+        let to_server = u16::from_be_bytes([p.data[16 + ihl], p.data[17 + ihl]]) == 80;
+        let ts = p.ts_ns as u64;
+        let mut body = [0u32, (ts >> 32) as u32, ts as u32, p.data.len() as u32, p.orig_len]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
+        body.extend_from_slice(p.data);
+        body.resize(20 + p.data.len().div_ceil(4) * 4, 0);
+        body.extend(opt(2, &(if to_server { 1u32 } else { 2 }).to_le_bytes()));
+        body.extend(opt(0, &[]));
+        epbs.push(block(6, &body));
+        packets += 1;
+        bytes += u64::from(p.orig_len);
+    }
+    assert_eq!(linktype, Some(1), "an Ethernet capture");
+    let idb =
+        [&1u16.to_le_bytes()[..], &[0, 0], &0u32.to_le_bytes(), &opt(2, b"eth7"), &opt(9, &[9]), &opt(0, &[])].concat();
+    out.extend(block(1, &idb));
+    for e in epbs {
+        out.extend(e);
+    }
+    let isb = [&[0u8; 12][..], &opt(5, &7u64.to_le_bytes()), &opt(0, &[])].concat();
+    out.extend(block(5, &isb));
+    let file = dir.0.join("flags.pcapng");
+    std::fs::write(&file, out).unwrap();
+
+    let s = replay_file(&file, &dir.0.join("out"));
+    assert_eq!(s.packets, packets);
+    let flows = read_kind(&dir.0.join("out"), "flows");
+    let (port, d) = (flows.col("server_port"), flows.col("client_direction"));
+    assert!(!flows.rows.is_empty());
+    assert!(flows.rows.iter().all(|r| r[port] == "80" && r[d] == "ingress"), "{:?}", flows.rows);
+    assert!(flows.rows.iter().all(|r| r[flows.col("capture_ifindex")] == "-" && r[flows.col("capture_netns")] == "-"));
+    let expected = flowtrail::pipeline::PointStats {
+        name: "flags.pcapng/eth7".into(),
+        mode: "file",
+        interface: "eth7".into(),
+        file: "flags.pcapng".into(),
+        ifindex: None,
+        netns: None,
+        packets,
+        bytes,
+        drops: [("file", 7)].into_iter().collect(),
+        kernel_packets: 0,
+        ring_freezes: 0,
+    };
+    assert_eq!(s.points, vec![expected]);
+    assert_eq!(s.capture.dropped, 7);
+    let text = flowtrail::summary::render(&s);
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("flags.pcapng/eth7")
+            && l.ends_with(&format!("file    : {packets} packets, {bytes} bytes, drops file 7"))),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&flowtrail::summary::to_json(&s)).unwrap();
+    let p = &json["points"][0];
+    assert_eq!(
+        (p["name"].as_str(), p["packets"].as_u64(), p["dropped"].as_u64()),
+        (Some("flags.pcapng/eth7"), Some(packets), Some(7))
+    );
+    assert_eq!(p["drops"]["file"], 7);
+    assert!(p["ifindex"].is_null() && p["netns"].is_null());
 }

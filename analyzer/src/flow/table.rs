@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use flowtrail_capture::Direction;
 use flowtrail_decoders::l7::{self, Call};
 use flowtrail_decoders::wire::{tcp_flags, Packet, Transport, Tunnel};
 use hashbrown::HashTable;
@@ -66,6 +67,25 @@ pub struct CapturePoint {
     pub interface: String,
     /// `file`, `afpacket`, `tc` or `xdp`.
     pub mode: &'static str,
+    /// Kernel ifindex of the interface (live capture only).
+    pub ifindex: Option<u32>,
+    /// Named network namespace the interface was opened in (live capture).
+    pub netns: Option<String>,
+}
+
+impl CapturePoint {
+    /// A point known only by its name (tests, tools).
+    #[must_use]
+    pub fn named(name: &str, mode: &'static str) -> Self {
+        CapturePoint {
+            name: name.to_string(),
+            file: String::new(),
+            interface: String::new(),
+            mode,
+            ifindex: None,
+            netns: None,
+        }
+    }
 }
 
 /// What the pipeline knows about a packet besides its headers.
@@ -77,6 +97,9 @@ pub struct PacketInfo {
     pub wire_len: u32,
     /// Frames that made this packet (>1 for a reassembled datagram).
     pub frames: u32,
+    /// Which way it crossed the capture point's interface, when the
+    /// capture mode knows (`None` for reassembled datagrams).
+    pub direction: Option<Direction>,
 }
 
 /// Counters of one shard, summed by the pipeline.
@@ -192,6 +215,9 @@ struct Flow {
     payload_hash: [Option<u64>; 2],
     /// TCP option TOA (real client port and address) the client first sent.
     toa: Option<(u16, std::net::Ipv4Addr)>,
+    /// Directions the client's packets crossed the interface in: bit 0
+    /// ingress, bit 1 egress (none when the capture mode does not say).
+    client_dir: u8,
 }
 
 /// Flow key → slot in the slab. Entries are a slot and 32 bits of the
@@ -452,9 +478,8 @@ impl FlowTable {
         }
         self.stats.max_concurrent_flows = self.stats.max_concurrent_flows.max(held as u64 + 1);
         let (client_is_sender, client_by) = choose_client(p);
-        let point = self.points.get(key.point as usize).cloned().unwrap_or_else(|| {
-            Arc::new(CapturePoint { name: String::new(), file: String::new(), interface: String::new(), mode: "" })
-        });
+        let point =
+            self.points.get(key.point as usize).cloned().unwrap_or_else(|| Arc::new(CapturePoint::named("", "")));
         let flow = Flow {
             key: *key,
             id: flow_id(key, &point, ts),
@@ -477,6 +502,7 @@ impl FlowTable {
             end_horizon: i64::MAX,
             payload_hash: [None; 2],
             toa: None,
+            client_dir: 0,
         };
         let slot = match self.free.pop() {
             Some(i) => {
@@ -734,6 +760,8 @@ fn emit_calls(key: &FlowKey, f: &mut Flow, calls: &mut Vec<Call>, out: &mut Batc
             latency_ns: latency,
             first_byte_ns: first_byte,
             capture_point: f.point.name.clone(),
+            capture_ifindex: f.point.ifindex.map(i64::from),
+            capture_netns: f.point.netns.clone(),
             client_ip: client.0.to_string(),
             client_port: i32::from(client.1),
             server_ip: server.0.to_string(),
@@ -865,6 +893,13 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
     }
     c.packets += 1;
     c.bytes += i64::from(info.wire_len);
+    if side == CLIENT {
+        f.client_dir |= match info.direction {
+            Some(Direction::Ingress) => DIR_INGRESS,
+            Some(Direction::Egress) => DIR_EGRESS,
+            None => 0,
+        };
+    }
     c.payload += i64::from(p.payload_len);
     if info.frames > 1 {
         c.fragments += i64::from(info.frames);
@@ -1007,6 +1042,19 @@ fn l4_name(proto: u8) -> String {
     }
 }
 
+const DIR_INGRESS: u8 = 1;
+const DIR_EGRESS: u8 = 2;
+
+/// `client_direction` of a flow's direction bits.
+fn direction_name(bits: u8) -> Option<&'static str> {
+    match bits {
+        DIR_INGRESS => Some("ingress"),
+        DIR_EGRESS => Some("egress"),
+        0 => None,
+        _ => Some("mixed"),
+    }
+}
+
 fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
     let (client, server) = if f.client_is_lo { (key.lo, key.hi) } else { (key.hi, key.lo) };
     let cc = &f.c[CLIENT];
@@ -1026,6 +1074,9 @@ fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
         capture_file: f.point.file.clone(),
         capture_interface: f.point.interface.clone(),
         capture_mode: f.point.mode.to_string(),
+        capture_ifindex: f.point.ifindex.map(i64::from),
+        capture_netns: f.point.netns.clone(),
+        client_direction: direction_name(f.client_dir).map(str::to_string),
         vlan_outer: (f.vlan_count >= 1).then_some(i32::from(key.vlans[0])),
         vlan_inner: (f.vlan_count >= 2).then_some(i32::from(key.vlans[1])),
         tunnel_type: f.tunnel.map(|t| t.kind.as_str().to_string()),

@@ -27,8 +27,8 @@ use flowtrail_capture::{CaptureError, PacketSource, Polled};
 use crate::metrics::{Metrics, ReaderPublisher, SourcePublisher};
 
 use super::{
-    add_capture_stats, finish_reader, new_reader, start_engine, start_writer, DefragConfig, FlowConfig, Reader,
-    RunSummary, Source,
+    add_capture_stats, add_point, finish_reader, live_point_drops, new_reader, start_engine, start_writer,
+    DefragConfig, FlowConfig, Reader, RunSummary, Source,
 };
 
 /// An opened live source and the mode it captures with.
@@ -189,6 +189,9 @@ fn merge_summary(t: &mut RunSummary, s: &RunSummary) {
     super::add_table_stats(&mut t.flows, &s.flows);
     super::add_l7_stats(&mut t.l7, &s.l7);
     add_capture_stats(&mut t.capture, &s.capture);
+    for p in &s.points {
+        add_point(&mut t.points, p);
+    }
     t.input_errors.extend(s.input_errors.iter().cloned());
 }
 
@@ -216,8 +219,8 @@ fn capture_thread(
     while !stop.load(Ordering::Relaxed) {
         while let Ok(Control::Open(name)) = control.try_recv() {
             match opener(&name, thread) {
-                Ok(ls) => sources.push((
-                    Source {
+                Ok(ls) => {
+                    let mut src = Source {
                         src: ls.source,
                         name: String::new(),
                         file: String::new(),
@@ -225,9 +228,14 @@ fn capture_thread(
                         points: Vec::new(),
                         head: None,
                         done: false,
-                    },
-                    metrics.map(|m| SourcePublisher::new(m, &name, ls.mode)),
-                )),
+                    };
+                    // Declared now, so the summary lists the interface
+                    // even if no packet ever comes.
+                    for i in 0..src.src.interfaces().len() {
+                        reader.point_of(&mut src, i as u32);
+                    }
+                    sources.push((src, metrics.map(|m| SourcePublisher::new(m, &name, ls.mode))));
+                }
                 Err(e) => {
                     tracing::warn!(interface = %name, error = %e, "cannot capture on interface");
                     reader.summary.input_errors.push(format!("{name}: {e}"));
@@ -243,7 +251,7 @@ fn capture_thread(
             got += n;
             if ended {
                 let (s, drops) = sources.remove(i);
-                end_source(&mut reader.summary, &s, drops);
+                end_source(&mut reader, &s, drops);
             } else {
                 i += 1;
             }
@@ -267,7 +275,7 @@ fn capture_thread(
         }
     }
     for (s, drops) in sources {
-        end_source(&mut reader.summary, &s, drops);
+        end_source(&mut reader, &s, drops);
     }
     if let Some(w) = pcap {
         match w.finish() {
@@ -284,10 +292,12 @@ fn capture_thread(
     summary
 }
 
-/// Counts an ended source's stats in the summary, and publishes the same.
-fn end_source(summary: &mut RunSummary, s: &Source, drops: Option<SourcePublisher>) {
+/// Counts an ended source's stats in the summary (run-wide and on its
+/// capture point), and publishes the same.
+fn end_source(reader: &mut Reader, s: &Source, drops: Option<SourcePublisher>) {
     let stats = s.src.stats();
-    add_capture_stats(&mut summary.capture, &stats);
+    add_capture_stats(&mut reader.summary.capture, &stats);
+    live_point_drops(reader, s, &stats);
     if let Some(mut d) = drops {
         d.publish(&stats);
     }
@@ -334,10 +344,11 @@ fn poll_source(
                 n += 1;
                 let (point, orig) = if let Some(Some(point)) = src.points.get(p.interface as usize) {
                     keep_raw(pcap, reader, *point, &p, p.data);
-                    reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len);
+                    reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len, p.direction);
                     (*point, p.orig_len)
                 } else {
                     let (iface, ts, lt, orig, data) = (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
+                    let dir = p.direction;
                     let point = reader.point_of(src, iface);
                     let raw = flowtrail_capture::RawPacket {
                         ts_ns: ts,
@@ -345,9 +356,10 @@ fn poll_source(
                         linktype: lt,
                         data: &data,
                         orig_len: orig,
+                        direction: dir,
                     };
                     keep_raw(pcap, reader, point, &raw, &data);
-                    reader.on_packet(point, ts, lt, &data, orig);
+                    reader.on_packet(point, ts, lt, &data, orig, dir);
                     (point, orig)
                 };
                 if let Some(t) = tally.as_deref_mut() {

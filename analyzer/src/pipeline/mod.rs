@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use flowtrail_capture::pcap_file::PcapFileSource;
-use flowtrail_capture::{CaptureStats, PacketSource};
+use flowtrail_capture::{CaptureStats, Direction, PacketSource};
 use flowtrail_decoders::wire::{dissect_frame, dissect_transport, DecodeError, LinkType, Packet};
 
 mod live;
@@ -85,6 +85,84 @@ pub struct RunSummary {
     pub pcap_files: u64,
     pub pcap_packets: u64,
     pub pcap_bytes: u64,
+    /// Every capture point of the run, in the order first seen (live: each
+    /// interface captured on, even without packets; replay: each file, or
+    /// each interface of a pcapng file, that had packets).
+    pub points: Vec<PointStats>,
+}
+
+/// What one capture point saw and lost. For live capture these are the
+/// figures the metrics endpoint reports for the point (`flowtrail_capture_*`
+/// with `point="<name>"`), summed over capture threads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PointStats {
+    /// Capture point name (`capture_point` in records).
+    pub name: String,
+    /// `file`, `afpacket`, `tc`, `xdp`.
+    pub mode: &'static str,
+    /// Interface name (`capture_interface`).
+    pub interface: String,
+    /// File name for replay; empty for live capture.
+    pub file: String,
+    pub ifindex: Option<u32>,
+    pub netns: Option<String>,
+    /// Packets read at this point (all, before decoding).
+    pub packets: u64,
+    /// Bytes on the wire of those packets (frames' original lengths).
+    pub bytes: u64,
+    /// Packets lost before flowtrail read them, by cause: `kernel`
+    /// (AF_PACKET ring full, `tp_drops`), `ebpf_ring_full` (TC/XDP ring
+    /// full), `file` (as pcapng interface statistics report, `isb_ifdrop`).
+    /// The cause of the point's mode is always present, 0 included.
+    /// Queues between threads block rather than drop; what analysis gives
+    /// up at its caps is counted run-wide (untracked packets, fragments).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Live: packets the kernel handed to the socket or ring (drops
+    /// included); 0 for files.
+    pub kernel_packets: u64,
+    /// Live AF_PACKET: times the ring froze (user space held every block).
+    pub ring_freezes: u64,
+}
+
+impl PointStats {
+    /// Drops of every cause.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.drops.values().sum()
+    }
+}
+
+/// The drop cause a capture mode reports (see [`PointStats::drops`]).
+#[must_use]
+pub fn drop_cause(mode: &str) -> &'static str {
+    match mode {
+        "tc" | "xdp" => "ebpf_ring_full",
+        "file" => "file",
+        _ => "kernel",
+    }
+}
+
+/// Adds a point's figures into `all`, by name (capture threads of a fanout
+/// group each see part of the same interface).
+fn add_point(all: &mut Vec<PointStats>, p: &PointStats) {
+    match all.iter_mut().find(|q| q.name == p.name) {
+        Some(q) => {
+            q.packets += p.packets;
+            q.bytes += p.bytes;
+            for (k, v) in &p.drops {
+                *q.drops.entry(k).or_insert(0) += v;
+            }
+            q.kernel_packets += p.kernel_packets;
+            q.ring_freezes += p.ring_freezes;
+            if q.ifindex.is_none() {
+                q.ifindex = p.ifindex;
+            }
+            if q.netns.is_none() {
+                q.netns.clone_from(&p.netns);
+            }
+        }
+        None => all.push(p.clone()),
+    }
 }
 
 const BATCH: usize = 1024;
@@ -350,6 +428,7 @@ struct Head {
     interface: u32,
     linktype: u32,
     orig_len: u32,
+    direction: Option<Direction>,
     data: Vec<u8>,
 }
 
@@ -358,6 +437,8 @@ struct Reader {
     defrag: Defragmenter,
     summary: RunSummary,
     points: Vec<Arc<CapturePoint>>,
+    /// What each point (by index) read and lost.
+    point_stats: Vec<PointStats>,
     warned: std::collections::HashSet<&'static str>,
     /// Time of the latest packet read.
     last_ts_ns: i64,
@@ -369,7 +450,9 @@ impl Reader {
         if let Some(Some(p)) = src.points.get(i) {
             return *p;
         }
-        let ifname = src.src.interfaces().get(i).map_or_else(|| format!("if{i}"), |f| f.name.clone());
+        let info = src.src.interfaces().get(i);
+        let ifname = info.map_or_else(|| format!("if{i}"), |f| f.name.clone());
+        let (ifindex, netns) = info.map_or((None, None), |f| (f.ifindex, f.netns.clone()));
         let name = if src.name.is_empty() {
             ifname.clone()
         } else if i == 0 && ifname == "if0" {
@@ -377,9 +460,20 @@ impl Reader {
         } else {
             format!("{}/{}", src.name, ifname)
         };
-        let point = Arc::new(CapturePoint { name, file: src.file.clone(), interface: ifname, mode: src.mode });
+        let point =
+            Arc::new(CapturePoint { name, file: src.file.clone(), interface: ifname, mode: src.mode, ifindex, netns });
         let index = self.points.len() as u32;
         self.points.push(Arc::clone(&point));
+        self.point_stats.push(PointStats {
+            name: point.name.clone(),
+            mode: point.mode,
+            interface: point.interface.clone(),
+            file: point.file.clone(),
+            ifindex: point.ifindex,
+            netns: point.netns.clone(),
+            drops: BTreeMap::from([(drop_cause(point.mode), 0)]),
+            ..PointStats::default()
+        });
         self.engine.set_point(index, &point);
         if src.points.len() <= i {
             src.points.resize(i + 1, None);
@@ -400,11 +494,23 @@ impl Reader {
         }
     }
 
-    fn on_packet(&mut self, point: u32, ts_ns: i64, linktype: u32, data: &[u8], orig_len: u32) {
+    fn on_packet(
+        &mut self,
+        point: u32,
+        ts_ns: i64,
+        linktype: u32,
+        data: &[u8],
+        orig_len: u32,
+        direction: Option<Direction>,
+    ) {
         // Times beyond ±73 years from 1970 ± 2^61 ns are corrupt headers;
         // keep them far from i64's ends so durations never overflow.
         let ts_ns = ts_ns.clamp(-(1 << 61), 1 << 61);
         self.summary.packets += 1;
+        if let Some(c) = self.point_stats.get_mut(point as usize) {
+            c.packets += 1;
+            c.bytes += u64::from(orig_len);
+        }
         self.last_ts_ns = self.last_ts_ns.max(ts_ns);
         self.summary.bytes += u64::from(orig_len);
         let Some(link) = LinkType::from_linktype(linktype) else {
@@ -416,7 +522,7 @@ impl Reader {
             Err(e) => return self.count_error(e),
         };
         if p.ip.frag.is_none() {
-            let info = PacketInfo { ts_ns, point, wire_len: orig_len, frames: 1 };
+            let info = PacketInfo { ts_ns, point, wire_len: orig_len, frames: 1, direction };
             self.engine.dispatch(info, &p);
             return;
         }
@@ -431,7 +537,13 @@ impl Reader {
     fn dispatch_datagram(&mut self, dg: &Datagram) {
         match dissect_transport(&dg.base, &dg.data) {
             Ok(q) => {
-                let info = PacketInfo { ts_ns: dg.last_ts, point: dg.point, wire_len: dg.wire_len, frames: dg.frames };
+                let info = PacketInfo {
+                    ts_ns: dg.last_ts,
+                    point: dg.point,
+                    wire_len: dg.wire_len,
+                    frames: dg.frames,
+                    direction: None,
+                };
                 self.engine.dispatch(info, &q);
             }
             Err(e) => self.count_error(e),
@@ -528,6 +640,7 @@ fn new_reader(engine: Engine, defrag: &DefragConfig, workers: usize) -> Reader {
         defrag: Defragmenter::new(defrag.clone()),
         summary: RunSummary { workers, ..RunSummary::default() },
         points: Vec::new(),
+        point_stats: Vec::new(),
         warned: std::collections::HashSet::new(),
         last_ts_ns: i64::MIN,
     }
@@ -538,7 +651,10 @@ fn new_reader(engine: Engine, defrag: &DefragConfig, workers: usize) -> Reader {
 fn finish_reader(mut reader: Reader) -> RunSummary {
     reader.defrag.finish();
     reader.flush_partial_datagrams();
-    let Reader { engine, defrag, mut summary, last_ts_ns, .. } = reader;
+    let Reader { engine, defrag, mut summary, last_ts_ns, point_stats, .. } = reader;
+    for p in &point_stats {
+        add_point(&mut summary.points, p);
+    }
     summary.defrag = defrag.stats;
     (summary.flows, summary.l7) = engine.finish(last_ts_ns);
     summary
@@ -594,14 +710,14 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
             match src.src.next_packet() {
                 Ok(Some(p)) => {
                     if let Some(Some(point)) = src.points.get(p.interface as usize) {
-                        reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len);
+                        reader.on_packet(*point, p.ts_ns, p.linktype, p.data, p.orig_len, p.direction);
                     } else {
                         // First packet of an interface (rare): copy it so
                         // the source can be asked for the interface's name.
-                        let (iface, ts, lt, orig, data) =
-                            (p.interface, p.ts_ns, p.linktype, p.orig_len, p.data.to_vec());
+                        let (iface, ts, lt, orig, dir, data) =
+                            (p.interface, p.ts_ns, p.linktype, p.orig_len, p.direction, p.data.to_vec());
                         let point = reader.point_of(&mut src, iface);
-                        reader.on_packet(point, ts, lt, &data, orig);
+                        reader.on_packet(point, ts, lt, &data, orig, dir);
                     }
                 }
                 Ok(None) => break,
@@ -617,6 +733,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
             }
         }
         add_capture_stats(&mut reader.summary.capture, &src.src.stats());
+        file_point_drops(&mut reader, &src);
         sources.push(src);
     } else {
         merge_sources(&mut sources, &mut reader, &mut |s, r| {
@@ -628,6 +745,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
         });
         for s in &sources {
             add_capture_stats(&mut reader.summary.capture, &s.src.stats());
+            file_point_drops(&mut reader, s);
         }
     }
     if let Some(b) = &bar {
@@ -646,6 +764,26 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// A file's drops by interface (pcapng statistics blocks) on its points.
+fn file_point_drops(reader: &mut Reader, s: &Source) {
+    for (i, point) in s.points.iter().enumerate() {
+        let (Some(point), Some(d)) = (point, s.src.interface_dropped(i as u32)) else { continue };
+        if let Some(p) = reader.point_stats.get_mut(*point as usize) {
+            *p.drops.entry(drop_cause(p.mode)).or_insert(0) += d;
+        }
+    }
+}
+
+/// A live source's counters (one interface per source) on its point.
+fn live_point_drops(reader: &mut Reader, s: &Source, stats: &CaptureStats) {
+    let Some(Some(point)) = s.points.first() else { return };
+    if let Some(p) = reader.point_stats.get_mut(*point as usize) {
+        *p.drops.entry(drop_cause(p.mode)).or_insert(0) += stats.dropped;
+        p.kernel_packets += stats.kernel_packets;
+        p.ring_freezes += stats.freeze_count;
+    }
 }
 
 fn add_capture_stats(t: &mut CaptureStats, s: &CaptureStats) {
@@ -669,8 +807,14 @@ fn refill(s: &mut Source, errors: &mut Vec<String>) {
         Ok(Some(p)) => {
             let mut data = Vec::new();
             data.extend_from_slice(p.data);
-            s.head =
-                Some(Head { ts_ns: p.ts_ns, interface: p.interface, linktype: p.linktype, orig_len: p.orig_len, data });
+            s.head = Some(Head {
+                ts_ns: p.ts_ns,
+                interface: p.interface,
+                linktype: p.linktype,
+                orig_len: p.orig_len,
+                direction: p.direction,
+                data,
+            });
         }
         Ok(None) => s.done = true,
         Err(e) => {
@@ -691,7 +835,7 @@ fn merge_sources(sources: &mut [Source], reader: &mut Reader, tick: &mut dyn FnM
         let Some((_, i)) = next else { break };
         let head = sources[i].head.take().expect("chosen for its head");
         let point = reader.point_of(&mut sources[i], head.interface);
-        reader.on_packet(point, head.ts_ns, head.linktype, &head.data, head.orig_len);
+        reader.on_packet(point, head.ts_ns, head.linktype, &head.data, head.orig_len, head.direction);
         refill(&mut sources[i], &mut reader.summary.input_errors);
         tick(sources, reader);
     }

@@ -29,6 +29,10 @@ record! {
         pub first_byte_ns: Option<i64>,
         /// Where the packets were seen (as in flow records).
         pub capture_point: String,
+        /// Kernel ifindex of the interface captured on (as in flow records).
+        pub capture_ifindex: Option<i64>,
+        /// Network namespace of that interface (as in flow records).
+        pub capture_netns: Option<String>,
         /// Client address of the flow.
         pub client_ip: String,
         /// Client port.

@@ -29,6 +29,22 @@ record! {
         pub capture_interface: String,
         /// `file` for replay; `afpacket`, `tc` or `xdp` for live capture.
         pub capture_mode: String,
+        /// Kernel ifindex of the interface captured on (live capture, as in
+        /// `/sys/class/net/<if>/ifindex` of its namespace); null for files,
+        /// whose formats carry none.
+        pub capture_ifindex: Option<i64>,
+        /// Network namespace the interface was captured in: its `ip netns`
+        /// name (or the path it was opened by); null in the initial
+        /// namespace, for files, or when unknown.
+        pub capture_netns: Option<String>,
+        /// Which way the client's packets crossed the captured interface:
+        /// `ingress` (received by it), `egress` (sent by it), `mixed` (both
+        /// were seen in this flow); null when the capture mode does not say
+        /// (classic pcap, pcapng without `epb_flags`). Known for `tc`
+        /// (hook), `xdp` (always ingress), `afpacket` (`sll_pkttype`) and
+        /// pcapng `epb_flags`. Over the whole flow so far; packets that
+        /// came as reassembled IP fragments do not count.
+        pub client_direction: Option<String>,
         /// Outer 802.1Q/802.1ad VLAN id of the innermost Ethernet header.
         pub vlan_outer: Option<i32>,
         /// Inner VLAN id when the frame is double tagged (QinQ).
