@@ -38,8 +38,8 @@
 //!    0.95 when both directions overlap by 64 bytes or more, else 0.8.
 //!    Indexed by 1 MiB buckets of the client sequence space (a range is
 //!    filed under every bucket it touches), scanned like the other keys
-//!    (more than `MAX_SCAN` flows of one bucket inside the window: counted
-//!    ambiguous). Its `hop_latency_ns` compares the first packets each
+//!    (more than `MAX_SEQ_SCAN` flows of one bucket inside the window:
+//!    counted ambiguous; about a million flows in 60 s). Its `hop_latency_ns` compares the first packets each
 //!    point saw, which need not be the same packet.
 //! 4. **`dns_id`**: DNS over UDP, by transaction id, query name and type,
 //!    within `dns_window`; the link carries the two calls. Confidence 0.9.
@@ -87,9 +87,19 @@ const MAX_SCAN: usize = 64;
 /// The earlier members of group `g` before position `gi` inside the window
 /// (`within`), newest first; `None` when there are more than [`MAX_SCAN`].
 fn recent(g: &[usize], gi: usize, within: impl Fn(usize) -> bool) -> Option<Vec<usize>> {
-    let v: Vec<usize> = g[..gi].iter().rev().copied().take_while(|&a| within(a)).take(MAX_SCAN + 1).collect();
-    (v.len() <= MAX_SCAN).then_some(v)
+    recent_max(g, gi, MAX_SCAN, within)
 }
+
+/// [`recent`] with another bound.
+fn recent_max(g: &[usize], gi: usize, max: usize, within: impl Fn(usize) -> bool) -> Option<Vec<usize>> {
+    let v: Vec<usize> = g[..gi].iter().rev().copied().take_while(|&a| within(a)).take(max + 1).collect();
+    (v.len() <= max).then_some(v)
+}
+
+/// [`MAX_SCAN`] for a `tcp_seq` bucket: sharing a 1 MiB bucket says
+/// nothing about two flows (unlike sharing a payload hash), so only work
+/// bounds it: 4096 buckets times this many flows inside the window.
+const MAX_SEQ_SCAN: usize = 256;
 
 /// Link records handed out at once by [`Linker::link_into`].
 pub const EMIT_BATCH: usize = 16 * 1024;
@@ -603,7 +613,8 @@ impl Linker {
                 }
                 // A flow with a SYN pairs only with an earlier one without.
                 let earlier = if fb.client_isn.is_none() { &g[..gi] } else { &mid[..mi] };
-                let Some(near) = recent(earlier, earlier.len(), |a| fb.start_ns - flows[a].start_ns <= window) else {
+                let within = |a: usize| fb.start_ns - flows[a].start_ns <= window;
+                let Some(near) = recent_max(earlier, earlier.len(), MAX_SEQ_SCAN, within) else {
                     crowded.push(b);
                     continue;
                 };
