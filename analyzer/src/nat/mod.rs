@@ -39,8 +39,13 @@
 //!    Indexed by 1 MiB buckets of the client sequence space (a range is
 //!    filed under every bucket it touches), scanned like the other keys
 //!    (more than `MAX_SEQ_SCAN` flows of one bucket inside the window:
-//!    counted ambiguous; about a million flows in 60 s). Its `hop_latency_ns` compares the first packets each
-//!    point saw, which need not be the same packet.
+//!    counted ambiguous; about a million flows in 60 s). Side a is the
+//!    flow whose point saw the connection first, which is the one nearer
+//!    the client only when the captures started together; its
+//!    `hop_latency_ns` compares the first packets each point saw, which
+//!    need not be the same packet. Only a flow's first record is read, so
+//!    a point that started capturing just before a period boundary gives
+//!    a short first range.
 //! 4. **`dns_id`**: DNS over UDP, by transaction id, query name and type,
 //!    within `dns_window`; the link carries the two calls. Confidence 0.9.
 //! 5. **`payload_hash`**: flows of the same L4 protocol whose first client

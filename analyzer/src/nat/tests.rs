@@ -445,3 +445,35 @@ fn many_midstream_flows_in_one_bucket_stay_cheap_and_never_link_wrongly() {
     // Pairs found are same-client-port pairs only (siblings never link).
     assert!(out.iter().all(|r| r.a_client_port == r.b_client_port), "{:?}", &out[..out.len().min(3)]);
 }
+
+#[test]
+fn chunked_seq_linking_gives_the_same_links() {
+    // Midstream connections every 10 minutes across 3 hours, some
+    // straddling hour boundaries, the backend point 5 s behind.
+    let mut flows = Vec::new();
+    for i in 0..18i64 {
+        let t = i * 600 * S + 3598 * S;
+        let x = (i as u32) << 24;
+        let c = ("10.0.0.10", 1000 + i as i32);
+        flows.push(mid(2 * i, "client", t, c, ("10.96.0.10", 80), (x, x + 5000), (x + 7, x + 9000)));
+        let b = ("10.1.0.1", 2000 + i as i32);
+        flows.push(mid(2 * i + 1, "backend", t + 5 * S, b, ("10.1.0.21", 80), (x + 100, x + 6000), (x + 50, x + 9500)));
+    }
+    let (whole, _) = run(&mut flows.clone(), &mut []);
+    assert_eq!(whole.len(), 18);
+    assert!(whole.iter().all(|r| r.match_method == "tcp_seq" && r.b_flow_id == r.a_flow_id + 1));
+    let hour = 3600 * S;
+    let cfg = NatConfig { l7_window_ns: 10 * S, ..NatConfig::default() };
+    let mut l = Linker::new(cfg.clone());
+    let mut chunked = Vec::new();
+    let mut tail: Vec<FlowObs> = Vec::new();
+    for h in 0..5 {
+        let from = h * hour;
+        let mut chunk: Vec<FlowObs> = tail.clone();
+        chunk.extend(flows.iter().filter(|f| f.start_ns >= from && f.start_ns < from + hour).cloned());
+        l.link(&mut chunk, &mut [], from, &mut chunked);
+        tail = chunk.into_iter().filter(|f| f.start_ns >= from + hour - cfg.tail_ns()).collect();
+    }
+    chunked.sort_by_key(|r| (r.a_start_ns, r.b_start_ns));
+    assert_eq!(chunked, whole);
+}
