@@ -21,7 +21,7 @@
 # its pcaps with tshark.
 #
 # Usage (as root):  pcaps/make_nat_pcaps.sh [--only SET[,SET...]]
-#   sets: dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy
+#   sets: dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy midstream
 #   FTP_PFX=fnat- sets the namespace prefix (default ftp-), so several
 #   capture makers can run at once; NAT_KEEP=1 keeps the temp dir of a failed run.
 # Only the directories of the sets made are replaced; nothing else in pcaps/
@@ -41,7 +41,7 @@ PFX=${FTP_PFX:-ftp-}
 PY=/usr/bin/python3
 NETKIT="$HERE/tools/netkit.py"
 TRUTH="$HERE/tools/nat_truth.py"
-SETS=(dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy)
+SETS=(dnat_vip dnat_only proxy_reqid proxy_noid proxy_404 dns_vip socat_relay vip_proxy midstream)
 
 die() { echo "make_nat_pcaps: $*" >&2; exit 1; }
 log() { printf '\n=== %s\n' "$*"; }
@@ -599,6 +599,95 @@ expect backend 'tcp.flags.syn==1 && tcp.flags.ack==0' 1
 n=$(count backend 'tcp.flags.syn==1 && tcp.flags.ack==0')
 [ "$n" -le 2 ] || die "vip_proxy: $n upstream connections for 10 sequential requests, keepalive to the upstream does not work"
 truth chain --vip 10.96.0.80:80 --server 10.99.75.10:80 --n 10
+set_end
+fi
+
+# midstream: the DNAT VIP of dnat_vip with long keep-alive sessions, and the
+# two captures cut afterwards with `editcap -A` at different times (client
+# point 1.5 s into the traffic, backend point 1.8 s), as if each capture had
+# been started while the connections were open: those open at the cuts are
+# seen without their handshake, from different bytes at each point.  The
+# packets are tcpdump's; editcap only drops the ones before the cut.
+# The schedule (seconds after the driver's t0; no connection opens, sends
+# its last request or closes within 0.15 s of a cut):
+#   k1-k4  keep-alive sessions 0.10-0.40 .. 3.0, a request every 0.2 s
+#   k5     opens at 1.65 (between the cuts: SYN at client only) .. 3.0
+#   k6     opens at 0.50, one request, idle, a request at 2.50, closes
+#   s1-s3  one request each at 0.60, 0.80, 1.00 (before both cuts: not in the cut pcaps)
+#   s4-s6  one request each at 2.20, 2.40, 2.60 (after both cuts: SYN at both)
+MID_DRIVER='
+import http.client, sys, threading, time
+vip = sys.argv[1]
+t0 = time.time() + 0.2
+print(f"t0 {t0:.6f}", flush=True)
+lock = threading.Lock()
+def say(*a):
+    with lock:
+        print(*a, flush=True)
+def at(t):
+    d = t0 + t - time.time()
+    if d > 0:
+        time.sleep(d)
+def session(name, start, times):
+    at(start)
+    c = http.client.HTTPConnection(vip, 80, timeout=10)
+    c.connect()
+    port = c.sock.getsockname()[1]
+    say(f"open {name} {port} {time.time() - t0:.3f}")
+    for i, t in enumerate(times):
+        at(t)
+        c.request("GET", f"/m/{name}-{i}")
+        r = c.getresponse()
+        r.read()
+        say(f"req {name} {port} /m/{name}-{i} {r.status} {time.time() - t0:.3f}")
+    c.close()
+    say(f"close {name} {port} {time.time() - t0:.3f}")
+def steps(a, b):
+    n = round((b - a) / 0.2)
+    return [round(a + 0.2 * i, 2) for i in range(n + 1)]
+plan = [(f"k{k}", 0.1 * k, steps(0.1 * k, 2.9 + 0.02 * k)) for k in (1, 2, 3, 4)]
+plan += [("k5", 1.65, steps(1.65, 2.85)), ("k6", 0.5, [0.5, 2.5])]
+plan += [(f"s{i}", t, [t]) for i, t in enumerate((0.6, 0.8, 1.0, 2.2, 2.4, 2.6), 1)]
+th = [threading.Thread(target=session, args=p) for p in plan]
+for t in th:
+    t.start()
+for t in th:
+    t.join(timeout=15)
+'
+
+if want midstream; then
+set_begin midstream
+gateway 78
+backends 79
+nsx ${PFX}gw iptables -t nat -A PREROUTING -d 10.96.0.10/32 -p tcp --dport 80 \
+    -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.99.79.21:80
+nsx ${PFX}gw iptables -t nat -A PREROUTING -d 10.96.0.10/32 -p tcp --dport 80 -j DNAT --to-destination 10.99.79.22:80
+nsx ${PFX}gw iptables -t nat -A POSTROUTING -o br0 -j MASQUERADE
+conntrack_start
+cap_start ${PFX}gw eth0 client
+cap_start ${PFX}gw br0 backend
+nsx ${PFX}c timeout 30 "$PY" -c "$MID_DRIVER" 10.96.0.10 >"$WORK/out/$SET/driver.log"
+cat "$WORK/out/$SET/driver.log"
+[ "$(grep -c '^close ' "$WORK/out/$SET/driver.log")" -eq 12 ] || die "midstream: a session did not finish"
+caps_stop
+conntrack_stop 12
+cp "$WORK/nginx-b1/access.log" "$WORK/out/$SET/b1.access.log"
+cp "$WORK/nginx-b2/access.log" "$WORK/out/$SET/b2.access.log"
+t0=$(awk '$1 == "t0" {print $2}' "$WORK/out/$SET/driver.log")
+cut_client=$("$PY" -c "print(f'{$t0 + 1.5:.6f}')")
+cut_backend=$("$PY" -c "print(f'{$t0 + 1.8:.6f}')")
+echo "$cut_client $cut_backend" >"$WORK/out/$SET/cuts.txt"
+for p in client:$cut_client backend:$cut_backend; do
+    editcap -A "${p#*:}" "$WORK/out/$SET/${p%%:*}.pcap" "$WORK/out/$SET/${p%%:*}.cut.pcap"
+    mv "$WORK/out/$SET/${p%%:*}.cut.pcap" "$WORK/out/$SET/${p%%:*}.pcap"
+done
+# after the cuts: k5 and s4-s6 open at the client point, s4-s6 at the backend
+expect_n client 'tcp.flags.syn==1 && tcp.flags.ack==0 && ip.dst==10.96.0.10' 4
+expect_n backend 'tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src==10.99.79.1' 3
+expect_n client 'ip.addr==10.99.79.0/24' 0
+expect_n backend 'ip.addr==10.99.78.10 || ip.addr==10.96.0.10' 0
+expect client 'http.request' 30
+truth conntrack --vip 10.96.0.10:80 --after "$cut_backend" --n 9
 set_end
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ground truth of a pcaps/nat/<set>/ capture set: make truth.tsv, check it.
 
-  nat_truth.py make conntrack DIR --vip IP:PORT [--proto tcp|udp] --n N
+  nat_truth.py make conntrack DIR --vip IP:PORT [--proto tcp|udp] [--after EPOCH] --n N
   nat_truth.py make proxy DIR --server IP:PORT --join request_id|uri --n N
   nat_truth.py make socat DIR --server IP:PORT --n N
   nat_truth.py make chain DIR --vip IP:PORT --server IP:PORT --n N
@@ -15,7 +15,10 @@ make reads only the evidence in DIR (never the pcaps):
              translation (dnat, snat, dnat+snat) is what differs between them.
              Resource and response code come from the backend access logs
              (bN.access.log, TCP) or dnsmasq.log (UDP DNS: query name, rcode),
-             joined on side b's client address and port.
+             joined on side b's client address and port.  With --after (the
+             midstream set, whose pcaps were cut with `editcap -A`): only the
+             connections with a backend request logged at or after EPOCH (the
+             later cut), without resource (several requests per connection).
   proxy      proxy.access.log and bN.access.log (nginx): one l7 row per proxied
              request, joined on $request_id (= the backend's X-Request-ID) or,
              with --join uri, on the request URI (unique per request).
@@ -37,7 +40,10 @@ resource and response code given, that every connection (l4) or request
 X-Request-ID, that the id on side b's request is the one side a's response
 carries (for l4 rows: that both sides' responses carry the same id). With
 more than two points, "every connection / request has a row" holds for
-each point and kind of row that names that point. Standard library only.
+each point and kind of row that names that point. In a set with cuts.txt
+(captures cut with editcap: connections seen without their SYN), "every
+connection" is every client-to-server tuple seen towards a server of the
+rows, SYN or not. Standard library only.
 """
 
 import argparse
@@ -106,7 +112,12 @@ CT_RE = re.compile(r"^\[(\d+\.\d+)\]\s+\[(NEW|DESTROY)\]\s+(\w+)\s+\d+\s+(.*)$")
 
 
 def make_conntrack(d, a):
-    write(d, conntrack_rows(d, a, A_POINT, B_POINT, by_client(backend_logs(d))), a.n)
+    if a.after is None:
+        write(d, conntrack_rows(d, a, A_POINT, B_POINT, by_client(backend_logs(d))), a.n)
+        return
+    late = {(e["addr"], e["port"]) for e in backend_logs(d) if e["msec"] >= a.after}
+    rows = conntrack_rows(d, a, A_POINT, B_POINT, {})
+    write(d, [r for r in rows if (r["b_client_ip"], r["b_client_port"]) in late], a.n)
 
 
 def conntrack_rows(d, a, a_point, b_point, http):
@@ -375,8 +386,16 @@ def check(d):
                 fail(f"truth.tsv line {i}: X-Request-ID {got} on side a's response, {sent} on side b's")
             rids += got is not None
     # every connection / request in the pcaps has its row
+    cut = (d / "cuts.txt").exists()
     for name, p in points.items():
-        if "l4" in kinds[name] and p.opens != want_opens[name]:
+        if "l4" in kinds[name] and cut:
+            servers = {(r[f"{s}_server_ip"], r[f"{s}_server_port"]) for r in rows for s in "ab"
+                       if r[f"{s}_point"] == name}
+            conns = {t for t in p.seen if (t[2], t[3]) in servers}
+            if conns != want_opens[name]:
+                fail(f"{name}.pcap: connections without a row {sorted(conns - want_opens[name])}, "
+                     f"rows without a connection {sorted(want_opens[name] - conns)}")
+        elif "l4" in kinds[name] and p.opens != want_opens[name]:
             fail(f"{name}.pcap: connections without a row {sorted(p.opens - want_opens[name])}, "
                  f"rows without a connection {sorted(want_opens[name] - p.opens)}")
         if "l7" in kinds[name] and +p.requests != +want_requests[name]:
@@ -394,6 +413,7 @@ def main():
     mk.add_argument("dir", type=Path)
     mk.add_argument("--vip")
     mk.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
+    mk.add_argument("--after", type=float)
     mk.add_argument("--server")
     mk.add_argument("--join", default="request_id", choices=["request_id", "uri"])
     mk.add_argument("--n", type=int, required=True)

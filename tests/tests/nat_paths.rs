@@ -3,7 +3,9 @@
 //! Each set in pcaps/nat/ was captured at two points at once around a real
 //! gateway (iptables DNAT/SNAT, an nginx proxy, a socat relay, a DNS VIP);
 //! its truth.tsv was made from `conntrack -E` and the access logs (see
-//! pcaps/nat/README.md). The test replays every set as one multi-point run,
+//! pcaps/nat/README.md; `midstream`'s captures were cut with `editcap -A` at
+//! two times, so most of its connections have no handshake at one point or
+//! both). The test replays every set as one multi-point run,
 //! scores the links (precision and recall per kind, printed), runs
 //! `correlate` over per-point runs and requires the same links, and runs
 //! queries/nat_paths.sql on DuckDB and Spark against `correlate`'s ISN links.
@@ -151,6 +153,19 @@ fn nat_paths_match_the_ground_truth() {
             misses.push(format!("{name}: missed {k}"));
         }
         report.push_str(&format!("{name:<14} {:>5} {:>5} {:>7}  {methods:?}\n", s.truth, s.found, s.correct));
+        if name == "midstream" {
+            // Connections whose start one point or both missed: every one
+            // linked, by its sequence numbers unless both points saw its SYN.
+            for (k, g) in &got {
+                report.push_str(&format!(
+                    "    {} {:.2} {k}\n",
+                    g["match_method"],
+                    g["confidence"].parse::<f64>().unwrap()
+                ));
+            }
+            assert_eq!((s.correct, s.found), (s.truth, s.truth), "midstream: 100% precision and recall");
+            assert!(methods.get("tcp_seq").copied().unwrap_or(0) >= 6, "midstream: {methods:?}");
+        }
     }
     report.push_str("\nclass                  precision  recall\n");
     for (class, s) in &by_class {
@@ -325,4 +340,76 @@ fn nat_paths_match_their_golden_records() {
         }
     }
     assert!(failures.is_empty(), "golden mismatches (BLESS=1 to accept):\n{}", failures.join("\n"));
+}
+
+/// One direction of a TCP connection: source address and port, destination
+/// address and port.
+type Dir = (String, String, String, String);
+
+/// The flows' sequence ranges (`client_seq_first` .. `server_seq_next`)
+/// are tshark's: the lowest raw sequence number of each side's non-RST
+/// segments, and the highest `seq + len (+1 for SYN/FIN)`, on the cut
+/// midstream captures (no handshake for most connections).
+#[test]
+fn seq_ranges_match_tshark_on_the_midstream_captures() {
+    let set = root().join("pcaps/nat/midstream");
+    let out = Scratch::new("nat-seq");
+    run(&pcaps_of(&set), &out.0, false);
+    let flows = rows(&read_kind(&out.0, "flows"));
+    let mut checked = 0;
+    let lt = |a: u32, b: u32| (a.wrapping_sub(b) as i32) < 0;
+    for pcap in pcaps_of(&set) {
+        let fields = ["ip.src", "tcp.srcport", "ip.dst", "tcp.dstport", "tcp.seq_raw", "tcp.len", "tcp.flags"];
+        let mut cmd = std::process::Command::new("tshark");
+        cmd.arg("-r").arg(&pcap).args(["-Y", "tcp", "-T", "fields"]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+        let text = String::from_utf8(cmd.output().expect("tshark").stdout).unwrap();
+        // (src, sport, dst, dport) -> (first, next) of that direction, wrapping.
+        let mut want: BTreeMap<Dir, (u32, u32)> = BTreeMap::new();
+        for line in text.lines() {
+            let v: Vec<&str> = line.split('\t').collect();
+            let flags = u32::from_str_radix(v[6].trim_start_matches("0x"), 16).unwrap();
+            if flags & 4 != 0 {
+                continue; // RST
+            }
+            let seq: u32 = v[4].parse().unwrap();
+            let end = seq.wrapping_add(v[5].parse::<u32>().unwrap()).wrapping_add(u32::from(flags & 3 != 0));
+            let k = (v[0].to_string(), v[1].to_string(), v[2].to_string(), v[3].to_string());
+            let r = want.entry(k).or_insert((seq, end));
+            if lt(seq, r.0) {
+                r.0 = seq;
+            }
+            if lt(r.1, end) {
+                r.1 = end;
+            }
+        }
+        // A flow's records (the committed run crosses a minute boundary:
+        // period records) together cover what tshark saw.
+        let mut got: BTreeMap<Dir, [(u32, u32); 2]> = BTreeMap::new();
+        for f in flows.iter().filter(|f| f["capture_point"] == stem(&pcap) && f["l4_protocol"] == "tcp") {
+            let k =
+                (f["client_ip"].clone(), f["client_port"].clone(), f["server_ip"].clone(), f["server_port"].clone());
+            let range = |side: &str| -> (u32, u32) {
+                (f[&format!("{side}_seq_first")].parse().unwrap(), f[&format!("{side}_seq_next")].parse().unwrap())
+            };
+            let r = [range("client"), range("server")];
+            let e = got.entry(k).or_insert(r);
+            for (m, x) in e.iter_mut().zip(r) {
+                if lt(x.0, m.0) {
+                    m.0 = x.0;
+                }
+                if lt(m.1, x.1) {
+                    m.1 = x.1;
+                }
+            }
+        }
+        for ((c, cp, s, sp), [up, down]) in got {
+            assert_eq!(up, want[&(c.clone(), cp.clone(), s.clone(), sp.clone())], "{c}:{cp} client side");
+            assert_eq!(down, want[&(s.clone(), sp.clone(), c.clone(), cp.clone())], "{c}:{cp} server side");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 18, "9 connections at each point");
 }

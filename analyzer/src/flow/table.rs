@@ -16,7 +16,7 @@ use flowtrail_decoders::wire::{tcp_flags, Packet, Transport, Tunnel};
 use hashbrown::HashTable;
 
 use super::key::FlowKey;
-use super::tcp::{analyze, Segment, SegmentKind, SeqTrack, DEFAULT_OOO_NS};
+use super::tcp::{analyze, seq_lt, Segment, SegmentKind, SeqTrack, DEFAULT_OOO_NS};
 use crate::reassembly::{L7Config, L7Flow, L7Shard, L7Stats, SegmentFlags};
 use crate::records::{CallRecord, FlowRecord};
 
@@ -137,6 +137,9 @@ struct Counters {
     zero_win: i64,
     ttl_min: u8,
     ttl_max: u8,
+    /// TCP sequence range sent (`[seq_first, seq_next)`, wrapping), set by
+    /// the first non-RST segment of the record.
+    seq: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -969,6 +972,13 @@ fn account(f: &mut Flow, side: usize, info: &PacketInfo, p: &Packet<'_>) {
     } else if ack && !syn && s.first_rtt.is_none() {
         s.first_rtt = s.mru_syn_ts.map(|t0| ts.saturating_sub(t0));
     }
+    if !rst {
+        let end = t.seq.wrapping_add(p.payload_len).wrapping_add(u32::from(syn || fin));
+        c.seq = Some(match c.seq {
+            None => (t.seq, end),
+            Some((lo, hi)) => (if seq_lt(t.seq, lo) { t.seq } else { lo }, if seq_lt(hi, end) { end } else { hi }),
+        });
+    }
     let ooo_window = s.first_rtt.filter(|r| *r > 0).unwrap_or(DEFAULT_OOO_NS);
     let segment = Segment { seq: t.seq, ack: t.ack, payload_len: p.payload_len, flags: t.flags, window: t.window, ts };
     let [client, server] = &mut s.seq;
@@ -1120,6 +1130,10 @@ fn record(key: &FlowKey, f: &Flow, kind: &str) -> FlowRecord {
         server_zero_window: tcp_i64(sc.zero_win),
         client_isn: s.isn[CLIENT].map(i64::from),
         server_isn: s.isn[SERVER].map(i64::from),
+        client_seq_first: cc.seq.map(|r| i64::from(r.0)),
+        client_seq_next: cc.seq.map(|r| i64::from(r.1)),
+        server_seq_first: sc.seq.map(|r| i64::from(r.0)),
+        server_seq_next: sc.seq.map(|r| i64::from(r.1)),
         syn_ip_id: s.syn_ip_id.map(i32::from),
         syn_mss: s.syn_mss.map(i32::from),
         syn_wscale: s.syn_wscale.map(i32::from),

@@ -24,7 +24,7 @@ use flowtrail_decoders::wire::tcp_flags::{FIN, RST, SYN};
 
 /// Wrapping sequence comparison (RFC 9293 §3.4).
 #[inline]
-fn seq_lt(a: u32, b: u32) -> bool {
+pub(super) fn seq_lt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 

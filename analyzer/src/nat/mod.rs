@@ -23,16 +23,39 @@
 //! 2. **`toa`**: a TCP flow whose client sent the TOA option (the real
 //!    client address, IPVS FULLNAT) links to the flow of that client
 //!    address and port within `isn_window`; confidence 0.9.
-//! 3. **`dns_id`**: DNS over UDP, by transaction id, query name and type,
+//! 3. **`tcp_seq`**: TCP connections whose start was not captured (at
+//!    one point or both), by their sequence numbers, which NAT leaves
+//!    alone: two TCP flows at other points (or other tuples), not both
+//!    with a captured SYN, whose first records overlap in time (within
+//!    `max_skew`, starts at most `seq_window` apart), whose client byte
+//!    ranges (`client_seq_first`..`client_seq_next`, modulo 2^32) overlap
+//!    by at least [`MIN_SEQ_OVERLAP`] bytes, and whose server ranges do
+//!    too. Ranges shorter than that (pure ACKs, a keep-alive probe, a
+//!    lone FIN) are no evidence. A SYN proxy or a relay picks new
+//!    sequence numbers for one side or both and never links here. Linked
+//!    only when exactly one earlier flow not yet linked qualifies
+//!    (ambiguity counted, never linked); siblings never link. Confidence
+//!    0.95 when both directions overlap by 64 bytes or more, else 0.8.
+//!    Indexed by 1 MiB buckets of the client sequence space (a range is
+//!    filed under every bucket it touches), scanned like the other keys
+//!    (more than `MAX_SEQ_SCAN` flows of one bucket inside the window:
+//!    counted ambiguous; about a million flows in 60 s). Side a is the
+//!    flow whose point saw the connection first, which is the one nearer
+//!    the client only when the captures started together; its
+//!    `hop_latency_ns` compares the first packets each point saw, which
+//!    need not be the same packet. Only a flow's first record is read, so
+//!    a point that started capturing just before a period boundary gives
+//!    a short first range.
+//! 4. **`dns_id`**: DNS over UDP, by transaction id, query name and type,
 //!    within `dns_window`; the link carries the two calls. Confidence 0.9.
-//! 4. **`payload_hash`**: flows of the same L4 protocol whose first client
+//! 5. **`payload_hash`**: flows of the same L4 protocol whose first client
 //!    payloads hash alike (and first server payloads too when both have
 //!    one), starting at most `payload_window` apart: TCP connections whose
 //!    start was not captured, TCP relays (new ISNs: translation `proxy`),
 //!    other UDP, ICMP echo. Linked only when exactly one earlier flow
 //!    qualifies: ambiguity never links. Confidence 0.9 with both hashes,
 //!    0.7 with the client's alone.
-//! 5. **`x_request_id`**, then **`traceparent`** (trace id and span id),
+//! 6. **`x_request_id`**, then **`traceparent`** (trace id and span id),
 //!    then **`timing`**: calls (not DNS, not TLS handshakes) seen
 //!    downstream and upstream of an L7 proxy. Ids come from requests or, when
 //!    the proxy only echoed it, from the response. Without an id, a call
@@ -69,9 +92,19 @@ const MAX_SCAN: usize = 64;
 /// The earlier members of group `g` before position `gi` inside the window
 /// (`within`), newest first; `None` when there are more than [`MAX_SCAN`].
 fn recent(g: &[usize], gi: usize, within: impl Fn(usize) -> bool) -> Option<Vec<usize>> {
-    let v: Vec<usize> = g[..gi].iter().rev().copied().take_while(|&a| within(a)).take(MAX_SCAN + 1).collect();
-    (v.len() <= MAX_SCAN).then_some(v)
+    recent_max(g, gi, MAX_SCAN, within)
 }
+
+/// [`recent`] with another bound.
+fn recent_max(g: &[usize], gi: usize, max: usize, within: impl Fn(usize) -> bool) -> Option<Vec<usize>> {
+    let v: Vec<usize> = g[..gi].iter().rev().copied().take_while(|&a| within(a)).take(max + 1).collect();
+    (v.len() <= max).then_some(v)
+}
+
+/// [`MAX_SCAN`] for a `tcp_seq` bucket: sharing a 1 MiB bucket says
+/// nothing about two flows (unlike sharing a payload hash), so only work
+/// bounds it: 4096 buckets times this many flows inside the window.
+const MAX_SEQ_SCAN: usize = 256;
 
 /// Link records handed out at once by [`Linker::link_into`].
 pub const EMIT_BATCH: usize = 16 * 1024;
@@ -86,6 +119,10 @@ pub struct NatConfig {
     pub isn_window_ns: i64,
     pub dns_window_ns: i64,
     pub payload_window_ns: i64,
+    /// Largest gap between the starts of two sightings' first records for
+    /// `tcp_seq` (a first record ends at the first period boundary: one
+    /// period, 60 s by default).
+    pub seq_window_ns: i64,
     /// Longest call (downstream) considered for L7 links.
     pub l7_window_ns: i64,
     /// Request-id groups larger than this are ids a client reuses, not one
@@ -100,6 +137,7 @@ impl Default for NatConfig {
             isn_window_ns: 5_000_000_000,
             dns_window_ns: 2_000_000_000,
             payload_window_ns: 2_000_000_000,
+            seq_window_ns: 60_000_000_000,
             l7_window_ns: 300_000_000_000,
             max_id_group: 8,
         }
@@ -110,7 +148,11 @@ impl NatConfig {
     /// How far back a chunk must look: the widest window.
     #[must_use]
     pub fn tail_ns(&self) -> i64 {
-        self.isn_window_ns.max(self.dns_window_ns).max(self.payload_window_ns).max(self.l7_window_ns)
+        self.isn_window_ns
+            .max(self.dns_window_ns)
+            .max(self.payload_window_ns)
+            .max(self.seq_window_ns)
+            .max(self.l7_window_ns)
             + 2 * self.max_skew_ns
     }
 }
@@ -150,6 +192,8 @@ pub struct FlowObs {
     pub flow_id: i64,
     pub point: Name,
     pub start_ns: i64,
+    /// Last packet of the first record.
+    pub end_ns: i64,
     pub l4: Name,
     pub client_ip: Ip,
     pub client_port: i32,
@@ -162,6 +206,10 @@ pub struct FlowObs {
     pub toa: Option<(Ip, i32)>,
     pub client_hash: Option<i64>,
     pub server_hash: Option<i64>,
+    /// `[first, next)` sequence range each side sent in the first record
+    /// (wrapping; see [`seq_overlap`]).
+    pub client_seq: Option<(u32, u32)>,
+    pub server_seq: Option<(u32, u32)>,
 }
 
 /// A call as correlation sees it.
@@ -248,6 +296,46 @@ fn siblings(a: &impl Tuple, b: &impl Tuple) -> bool {
 /// tuple, not siblings, and first server payloads that do not differ.
 fn payload_pair(a: &FlowObs, b: &FlowObs) -> bool {
     distinct(a, b) && !siblings(a, b) && !differ(a.server_hash, b.server_hash)
+}
+
+/// Fewer bytes of overlap than this in either direction is no evidence for
+/// `tcp_seq` (a keep-alive probe is one byte, a FIN one sequence number).
+pub const MIN_SEQ_OVERLAP: u32 = 8;
+
+/// Both directions overlapping by this much: `tcp_seq` confidence 0.95.
+const STRONG_SEQ_OVERLAP: u32 = 64;
+
+/// `tcp_seq` index: the client sequence space in buckets of 2^20 bytes.
+const SEQ_BUCKET_BITS: u32 = 20;
+
+/// Bytes two sequence ranges `[first, next)` share on the 2^32 circle
+/// (each range shorter than 2^32; a range wrapping past 0 is one range).
+#[must_use]
+pub fn seq_overlap(a: (u32, u32), b: (u32, u32)) -> u32 {
+    let la = u64::from(a.1.wrapping_sub(a.0));
+    let lb = u64::from(b.1.wrapping_sub(b.0));
+    // b relative to a's first byte: [off, off + lb), maybe past 2^32.
+    let off = u64::from(b.0.wrapping_sub(a.0));
+    let head = if off < la { la.min(off + lb) - off } else { 0 };
+    let wrapped = (off + lb).saturating_sub(1 << 32).min(la);
+    u32::try_from(head + wrapped).unwrap_or(u32::MAX)
+}
+
+/// The index buckets a client range touches (at most all of them).
+fn seq_buckets(r: (u32, u32)) -> impl Iterator<Item = u32> {
+    let len = u64::from(r.1.wrapping_sub(r.0));
+    let first = r.0 >> SEQ_BUCKET_BITS;
+    let last = (u64::from(r.0 & ((1 << SEQ_BUCKET_BITS) - 1)) + len.max(1) - 1) >> SEQ_BUCKET_BITS;
+    let all = 1u32 << (32 - SEQ_BUCKET_BITS);
+    let n = u32::try_from(last + 1).unwrap_or(all).min(all);
+    (0..n).map(move |k| (first + k) & (all - 1))
+}
+
+/// A flow `tcp_seq` can use: TCP, both ranges long enough to be evidence.
+fn seq_ranges(f: &FlowObs) -> Option<((u32, u32), (u32, u32))> {
+    let (c, s) = (f.client_seq?, f.server_seq?);
+    let long = |r: (u32, u32)| r.1.wrapping_sub(r.0) >= MIN_SEQ_OVERLAP;
+    (&*f.l4 == "tcp" && long(c) && long(s)).then_some((c, s))
 }
 
 /// `none`, `dnat`, `snat` or `dnat+snat`, from what changed between the tuples.
@@ -361,6 +449,7 @@ impl Linker {
         let mut links = Vec::new();
         self.by_isn(flows, emit_from, &mut links);
         self.by_toa(flows, emit_from, &mut links);
+        self.by_seq(flows, emit_from, &mut links);
         self.by_dns(flows, calls, emit_from, &mut links);
         self.by_payload(flows, emit_from, &mut links);
         // L4 path ids first: L7 linking needs them to tell a proxy hop from
@@ -482,6 +571,104 @@ impl Linker {
                         b,
                         links,
                         Link { l7: false, a: *a, b, method: "toa", translation: t, confidence: 0.9, calls: None },
+                    );
+                }
+                [] => {}
+                _ => self.stats.ambiguous += 1,
+            }
+        }
+    }
+
+    /// Rule 3 (`tcp_seq`): see the module documentation.
+    fn by_seq(&mut self, flows: &[FlowObs], emit_from: i64, links: &mut Vec<Link>) {
+        // Only flows without a captured SYN start a search: when every flow
+        // has one (the usual case) this costs one pass.
+        if !flows.iter().any(|f| f.client_isn.is_none() && seq_ranges(f).is_some()) {
+            return;
+        }
+        let (idx, ranges) = runs(
+            flows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((seq_ranges(f)?.0, i)))
+                .flat_map(|(r, i)| seq_buckets(r).map(move |k| (k, i))),
+        );
+        let window = self.cfg.seq_window_ns + self.cfg.max_skew_ns;
+        let skew = self.cfg.max_skew_ns;
+        // (b, a, smaller overlap) for every qualifying pair, and the flows
+        // whose bucket was too crowded to decide.
+        let mut pairs: Vec<(usize, usize, u32)> = Vec::new();
+        let mut crowded: Vec<usize> = Vec::new();
+        let mut mid: Vec<usize> = Vec::new();
+        for r in ranges {
+            let g = &idx[r];
+            mid.clear();
+            mid.extend(g.iter().copied().filter(|&i| flows[i].client_isn.is_none()));
+            if mid.is_empty() {
+                continue;
+            }
+            let mut mi = 0;
+            for (gi, &b) in g.iter().enumerate() {
+                while mi < mid.len() && mid[mi] < b {
+                    mi += 1;
+                }
+                let fb = &flows[b];
+                if fb.start_ns < emit_from || self.l4_pred.contains(&fb.flow_id) {
+                    continue;
+                }
+                // A flow with a SYN pairs only with an earlier one without.
+                let earlier = if fb.client_isn.is_none() { &g[..gi] } else { &mid[..mi] };
+                let within = |a: usize| fb.start_ns - flows[a].start_ns <= window;
+                let Some(near) = recent_max(earlier, earlier.len(), MAX_SEQ_SCAN, within) else {
+                    crowded.push(b);
+                    continue;
+                };
+                let (bc, bs) = seq_ranges(fb).unwrap_or_default();
+                for a in near {
+                    let fa = &flows[a];
+                    if fb.start_ns > fa.end_ns + skew
+                        || !distinct(fa, fb)
+                        || siblings(fa, fb)
+                        || differ(fa.server_isn, fb.server_isn)
+                    {
+                        continue;
+                    }
+                    let (ac, as_) = seq_ranges(fa).unwrap_or_default();
+                    let o = seq_overlap(ac, bc).min(seq_overlap(as_, bs));
+                    if o >= MIN_SEQ_OVERLAP {
+                        pairs.push((b, a, o));
+                    }
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        crowded.sort_unstable();
+        crowded.dedup();
+        self.stats.ambiguous += crowded.len() as u64;
+        let mut targets: Vec<usize> = pairs.iter().map(|p| p.0).collect();
+        targets.dedup();
+        for b in targets {
+            if crowded.binary_search(&b).is_ok() || self.l4_pred.contains(&flows[b].flow_id) {
+                continue;
+            }
+            let lo = pairs.partition_point(|p| p.0 < b);
+            let hi = pairs.partition_point(|p| p.0 <= b);
+            let free: Vec<(usize, u32)> = pairs[lo..hi]
+                .iter()
+                .filter(|p| !self.l4_succ.contains(&flows[p.1].flow_id))
+                .map(|p| (p.1, p.2))
+                .collect();
+            match free.as_slice() {
+                [(a, o)] => {
+                    let t = translation(&flows[*a], &flows[b]);
+                    let confidence = if *o >= STRONG_SEQ_OVERLAP { 0.95 } else { 0.8 };
+                    self.l4_link(
+                        flows,
+                        *a,
+                        b,
+                        links,
+                        Link { l7: false, a: *a, b, method: "tcp_seq", translation: t, confidence, calls: None },
                     );
                 }
                 [] => {}

@@ -143,6 +143,15 @@ impl<'a> Cols<'a> {
         let a = self.i32s.iter().find(|(n, _)| *n == name)?.1?;
         (!a.is_null(row)).then(|| a.value(row))
     }
+    /// `(SIDE_seq_first, SIDE_seq_next)` as sequence numbers.
+    fn seq_range(&self, side: &str, row: usize) -> Option<(u32, u32)> {
+        let (first, next) = match side {
+            "client" => ("client_seq_first", "client_seq_next"),
+            _ => ("server_seq_first", "server_seq_next"),
+        };
+        let v = |n| self.i64(n, row).and_then(|x| u32::try_from(x).ok());
+        v(first).zip(v(next))
+    }
     fn str(&self, name: &str, row: usize) -> Option<String> {
         self.s(name, row).map(str::to_string)
     }
@@ -169,6 +178,7 @@ impl<'a> Cols<'a> {
 const FLOW_COLUMNS: &[&str] = &[
     "flow_id",
     "start_ns",
+    "end_ns",
     "flow_start_ns",
     "capture_point",
     "l4_protocol",
@@ -178,6 +188,10 @@ const FLOW_COLUMNS: &[&str] = &[
     "server_port",
     "client_isn",
     "server_isn",
+    "client_seq_first",
+    "client_seq_next",
+    "server_seq_first",
+    "server_seq_next",
     "syn_ip_id",
     "syn_tsval",
     "toa_client_ip",
@@ -202,6 +216,7 @@ pub fn read_flows(files: &[PathBuf], names: &mut Names, out: &mut Vec<FlowObs>) 
                     flow_id: c.i64("flow_id", r).unwrap_or_default(),
                     point: names.get(c.s("capture_point", r)),
                     start_ns: start,
+                    end_ns: c.i64("end_ns", r).unwrap_or(start),
                     l4: names.get(c.s("l4_protocol", r)),
                     client_ip: c.ip("client_ip", r),
                     client_port: c.i32("client_port", r).unwrap_or_default(),
@@ -214,6 +229,8 @@ pub fn read_flows(files: &[PathBuf], names: &mut Names, out: &mut Vec<FlowObs>) 
                     toa: c.s("toa_client_ip", r).map(Ip::parse).zip(c.i32("toa_client_port", r)),
                     client_hash: c.i64("client_payload_hash", r),
                     server_hash: c.i64("server_payload_hash", r),
+                    client_seq: c.seq_range("client", r),
+                    server_seq: c.seq_range("server", r),
                 });
             }
         }

@@ -142,6 +142,22 @@ record! {
         pub client_isn: Option<i64>,
         /// Initial sequence number of the server (from its SYN-ACK).
         pub server_isn: Option<i64>,
+        /// Lowest TCP sequence number (absolute, 0..2^32) of the segments
+        /// the client sent that this record counts (RSTs aside): with
+        /// `client_seq_next`, the range of the client's byte stream the record
+        /// saw, also when the handshake was not captured. NAT leaves sequence
+        /// numbers alone, so one connection seen at two points has
+        /// overlapping ranges (the `tcp_seq` NAT path rule).
+        pub client_seq_first: Option<i64>,
+        /// Highest `seq + payload length (+1 for SYN or FIN)` of the same
+        /// segments, modulo 2^32: one past the last sequence number the
+        /// client used. Equal to `client_seq_first` when the client sent
+        /// only pure ACKs.
+        pub client_seq_next: Option<i64>,
+        /// Lowest sequence number of the server's segments in this record.
+        pub server_seq_first: Option<i64>,
+        /// One past the highest sequence number of the server's segments.
+        pub server_seq_next: Option<i64>,
         /// IPv4 identification of the client's first SYN (NAT correlation key).
         pub syn_ip_id: Option<i32>,
         /// MSS option of the client's first SYN.

@@ -17,8 +17,11 @@ record! {
         /// port), `snat` (client address or port), `dnat+snat`, `proxy` (a new
         /// connection: an L7 proxy or a TCP relay).
         pub translation: String,
-        /// The key that linked them: `tcp_isn`, `toa`, `payload_hash`,
-        /// `dns_id`, `x_request_id`, `traceparent`, `timing`.
+        /// The key that linked them, in the order they are tried: `tcp_isn`,
+        /// `toa`, `tcp_seq` (TCP connections whose start was not captured:
+        /// overlapping client and server sequence ranges, see
+        /// `flows.client_seq_first`), `dns_id`, `payload_hash`,
+        /// `x_request_id`, `traceparent`, `timing`.
         pub match_method: String,
         /// 1 when every key agrees; lower when the link rests on fewer keys
         /// (see `crate::nat`).
