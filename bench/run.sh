@@ -42,8 +42,8 @@ on_exit() {
     local rc=$?
     set +e
     [ -n "$PARTIAL" ] && rm -f "$PARTIAL"
-    # The 1M-flow file is the large one; regenerating it takes ~10 s.
-    [ $keep = 0 ] && rm -f "$DATA/synth-1m.pcap"
+    # The synthetic files are 1.1 GB each; regenerating one takes ~10 s.
+    [ $keep = 0 ] && rm -f "$DATA"/synth-*.pcap
     exit $rc
 }
 trap on_exit EXIT
@@ -64,29 +64,32 @@ else
     "$HERE/make_http_capture.sh"
 fi
 
-# Synthetic captures: NAME FLOWS PACKETS_PER_FLOW. Every flow is open at
-# once (round robin); ~2M packets each, 10M for 1M flows (P = 10), plus a
-# 100k x 10 file with the same flow shape as the 1M one.
+# Synthetic captures: NAME K G. Each is 1M flows of 10 packets (10M
+# packets): G generations of K flows open at once, 7 s of capture time
+# apart (longer than the closed-flow timeout plus a sweep), so every row
+# does the same per-flow work and only the number of open flows differs.
 SYNTH=(
-    "1k 1000 2000"
-    "10k 10000 200"
-    "100k 100000 20"
-    "100k-p10 100000 10"
-    "1m 1000000 10"
+    "1k 1000 1000"
+    "10k 10000 100"
+    "100k 100000 10"
+    "1m 1000000 1"
 )
 SNAP=128
+PPF=10
+GAP_US=7000000
 synth_args=()
 if [ $synth = 1 ]; then
     for s in "${SYNTH[@]}"; do
-        read -r name k p <<<"$s"
+        read -r name k g <<<"$s"
         f=$DATA/synth-$name.pcap
         if [ ! -s "$f" ] || [ $force = 1 ]; then
             PARTIAL=$f.partial
-            "$GEN" --flows "$k" --packets-per-flow "$p" --snaplen $SNAP --out "$PARTIAL"
+            "$GEN" --flows "$k" --generations "$g" --gap-us $GAP_US --packets-per-flow $PPF --snaplen $SNAP \
+                --out "$PARTIAL"
             mv -f "$PARTIAL" "$f"
             PARTIAL=""
         fi
-        synth_args+=(--synth "$k:$p:$f")
+        synth_args+=(--synth "$k:$PPF:$g:$f")
     done
 fi
 
@@ -99,7 +102,7 @@ python3 "$HERE/bench.py" \
     --flowtrail "$FT" \
     --http "$DATA/http-1m.pcap" --http-meta "$DATA/http-1m.txt" \
     "${synth_args[@]}" \
-    --synth-note "Made by \`target/release/gen_flows --flows K --packets-per-flow P --snaplen $SNAP\` (tests/src/bin/gen_flows.rs): K TCP flows to port 9000, each a handshake, P-5 data segments of 200 bytes alternating direction, and a FIN from each side; interleaved round robin so all K flows are open at once; 1 µs between packets; frames stored up to $SNAP bytes (original length kept, like tcpdump -s). Fewer packets per flow means more of them are handshake/FIN packets that create or close a flow; the 100,000 × 10 row has the same flow shape as the 1,000,000 × 10 row, so those two isolate the effect of table size." \
+    --synth-note "Made by \`target/release/gen_flows --flows K --generations G --gap-us $GAP_US --packets-per-flow $PPF --snaplen $SNAP\` (tests/src/bin/gen_flows.rs): G generations of K TCP flows to port 9000, each flow a handshake, $((PPF - 5)) data segments of 200 bytes alternating direction, and a FIN from each side; a generation's K flows are interleaved round robin so all K are open at once, 1 µs between packets, and generations are $((GAP_US / 1000000)) s of capture time apart (the table has ended one generation's flows, 2 s after their FINs plus a 5 s sweep, before the next starts); frames stored up to $SNAP bytes (original length kept, like tcpdump -s). Every row is the same 1,000,000 flows and 10,000,000 packets, so the per-flow work (creating a flow, writing its record) is equal and only the number of flows open at once differs." \
     --runs "$runs" --quiet-wait "${BENCH_QUIET_WAIT:-30}" --quiet-budget "${BENCH_QUIET_BUDGET:-180}" \
     "${peer_args[@]}" \
     --mixed "$DATA/mixed-l7.pcap" --nat "$DATA/nat-table.md" \

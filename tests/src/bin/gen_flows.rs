@@ -2,7 +2,7 @@
 //! benchmark's "cost per packet vs concurrent flows" table (bench/run.sh).
 //!
 //! ```text
-//! gen_flows --flows K --packets-per-flow P --out FILE [--payload N] [--snaplen N] [--generations G]
+//! gen_flows --flows K --packets-per-flow P --out FILE [--payload N] [--snaplen N] [--generations G] [--gap-us US]
 //! ```
 //!
 //! Every flow is P packets: the three-way handshake (SYN with an MSS
@@ -15,7 +15,10 @@
 //! packet until the first FIN. `--generations G` (default 1) repeats this
 //! G times with new flows (K × G flows in all, K open at once): files with
 //! the same K × G and P have the same packets and the same per-flow work
-//! and differ only in how many flows are open at once. Timestamps start at 2026-01-01T00:00:00Z and
+//! and differ only in how many flows are open at once. `--gap-us US`
+//! leaves that much capture time between generations, so a flow table has
+//! ended one generation's flows (idle after their FINs) before the next
+//! many start. Timestamps start at 2026-01-01T00:00:00Z and
 //! advance 1 µs per packet. Flow i's client is a distinct address in
 //! 10.0.0.0/8 (10.0.0.1 upward, spread by an odd multiplier) with a port
 //! in 1024..65535; the 16 servers are 172.16.0.1..16 on port 9000 (not a
@@ -33,7 +36,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: gen_flows --flows K --packets-per-flow P --out FILE [--payload BYTES] [--snaplen BYTES] [--generations G]";
+    "usage: gen_flows --flows K --packets-per-flow P --out FILE [--payload BYTES] [--snaplen BYTES] [--generations G] [--gap-us US]";
 const START_SECS: u32 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const SERVER_PORT: u16 = 9000;
 const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
@@ -51,6 +54,7 @@ struct Args {
     payload: usize,
     snaplen: usize,
     generations: u32,
+    gap_us: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
     let mut payload = 200usize;
     let mut snaplen = 65_535usize;
     let mut generations = 1u64;
+    let mut gap_us = 0u64;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
@@ -70,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--payload" => payload = parse_num(&val("--payload")?)? as usize,
             "--snaplen" => snaplen = parse_num(&val("--snaplen")?)? as usize,
             "--generations" => generations = parse_num(&val("--generations")?)?,
+            "--gap-us" => gap_us = parse_num(&val("--gap-us")?)?,
             "-h" | "--help" => return Err(USAGE.to_string()),
             _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
         }
@@ -90,7 +96,7 @@ fn parse_args() -> Result<Args, String> {
     if snaplen < 54 {
         return Err("--snaplen must be at least 54 (Ethernet + IPv4 + TCP headers)".into());
     }
-    Ok(Args { flows, packets_per_flow, out, payload, snaplen, generations })
+    Ok(Args { flows, packets_per_flow, out, payload, snaplen, generations, gap_us })
 }
 
 fn parse_num(s: &str) -> Result<u64, String> {
@@ -259,6 +265,9 @@ fn run(a: &Args) -> std::io::Result<()> {
     let (mut packets, mut bytes, mut stored) = (0u64, 0u64, 0u64);
 
     for g in 0..a.generations {
+        if g > 0 {
+            ts_us += a.gap_us;
+        }
         let base = g * k;
         flows.clear();
         flows.extend(
