@@ -2,11 +2,14 @@
 //!
 //! The server is `s3s-fs` (the s3s project's S3 server over a directory,
 //! from crates.io; `scripts/setup.sh --test` installs it into ~/.cargo/bin).
-//! Garage and RustFS were tried first: RustFS 1.x needs a newer Rust than
-//! the toolchain here (1.98 > 1.95), and Garage 2.5 (hundreds of crates) did
-//! not finish building within the setup's time box on this 2-core machine.
-//! s3s-fs speaks the S3 wire protocol, SigV4 and multipart uploads included,
-//! which is what flowtrail's uploader (object_store) uses.
+//! Garage and RustFS were tried first: RustFS 1.0.1 (the only recent
+//! release) needs Rust 1.98 and the toolchain here is 1.95; `cargo install
+//! garage` (2.5.0) had built 99 of its crates after the 15-minute time box
+//! on this shared 2-core machine, too long for a setup step. s3s-fs 0.14.1
+//! (the newest that builds on 1.95) took 18.5 min there (`-j1`, load 8-10)
+//! and speaks the S3 wire protocol: SigV4, ListObjectsV2, multipart uploads,
+//! which is what flowtrail's uploader (object_store) uses. Its one quirk:
+//! a HEAD on a "directory" prefix answers 500, so the reader lists files.
 //!
 //! Objects are read back with pyarrow's S3 filesystem (DuckDB's httpfs
 //! extension cannot be downloaded here), the rows compared exactly with a
