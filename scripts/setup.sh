@@ -43,6 +43,17 @@ if [ "$want_test" = 1 ]; then
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   python3 -c 'import pyspark' 2>/dev/null || pip install -q pyspark
 fi
+if [ "$want_test" = 1 ]; then
+  # tests/tests/object_store.rs: an S3 server on loopback and pyarrow to read
+  # the objects back (DuckDB's httpfs extension cannot be fetched offline).
+  # s3s-fs, not Garage or RustFS: see the test's doc. Built once into
+  # ~/.cargo/bin in a throwaway target dir (a few minutes).
+  python3 -c 'import pyarrow' 2>/dev/null || pip install -q pyarrow
+  if ! [ -x "$HOME/.cargo/bin/s3s-fs" ]; then
+    echo "setup: cargo install s3s-fs (S3 server for the object storage test)"
+    env -u CARGO_TARGET_DIR cargo install -q --locked s3s-fs --version 0.14.1 --features binary
+  fi
+fi
 if [ "$want_bench" = 1 ]; then
   apt_install argus-server argus-client wrk libndpi-bin hyperfine
 fi

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flowtrail::flow::FlowConfig;
-use flowtrail::pipeline::{capture, replay, Input, LiveOptions, LiveSource, Opener, ReplayOptions, RunSummary};
+use flowtrail::pipeline::{
+    capture_with, replay_with, Input, LiveOptions, LiveSource, Opener, ReplayOptions, RunSummary,
+};
+use flowtrail::sink::object::{Target, UploadConfig, Uploader};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -118,9 +121,23 @@ impl FlowArgs {
 /// Output options, the same for replay and capture.
 #[derive(clap::Args)]
 struct OutputArgs {
-    /// Output directory (created if missing).
+    /// Output directory (created if missing), or `s3://bucket/prefix` for
+    /// S3-compatible object storage (see README, "Object storage").
     #[arg(short = 'o', long = "out")]
     out: PathBuf,
+    /// With `-o s3://…`: where files are written whole before upload
+    /// (default: a directory named after the run in the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    staging: Option<PathBuf>,
+    /// With `-o s3://…`: the S3 endpoint (default: $AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// With `-o s3://…`: tries per file before it is counted as failed (kept in staging).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    upload_attempts: u32,
+    /// With `-o s3://…`: first wait between tries, doubled each time.
+    #[arg(long, default_value = "1s", value_parser = parse_duration_ns, value_name = "DURATION")]
+    upload_backoff: i64,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -136,6 +153,36 @@ impl OutputArgs {
             format!("{t:x}-{}", std::process::id())
         })
     }
+
+    /// The local directory the run writes, and with `-o s3://…` the
+    /// started uploader. `nat`: the run reads its files back at the end.
+    fn open(&self, run_id: &str, nat: bool) -> anyhow::Result<(PathBuf, Option<ObjectOut>)> {
+        let Some(target) = Target::parse(&self.out.to_string_lossy())? else {
+            return Ok((self.out.clone(), None));
+        };
+        let staging = self.staging.clone().unwrap_or_else(|| {
+            let name: String =
+                run_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+            std::env::temp_dir().join(format!("flowtrail-staging-{name}"))
+        });
+        let cfg = UploadConfig {
+            endpoint: self.s3_endpoint.clone(),
+            attempts: self.upload_attempts.max(1),
+            backoff: std::time::Duration::from_nanos(self.upload_backoff.max(0) as u64),
+            defer_delete: nat,
+        };
+        let uploader = Uploader::start(&target, &staging, cfg.clone())?;
+        tracing::info!("writing to {target} through staging {}", staging.display());
+        Ok((staging.clone(), Some(ObjectOut { target, staging, cfg, uploader })))
+    }
+}
+
+/// `-o s3://…`: the target and its uploader.
+struct ObjectOut {
+    target: Target,
+    staging: PathBuf,
+    cfg: UploadConfig,
+    uploader: Uploader,
 }
 
 #[derive(clap::Args)]
@@ -356,13 +403,37 @@ fn workers_or_cores(w: Option<usize>) -> usize {
 
 /// Prints the summary, writes it as JSON to `DIR/runs/<run_id>.json` (for
 /// `flowtrail report`) and where asked; exit 1 if an input failed.
-fn conclude(summary: &RunSummary, output: &OutputArgs, run_id: &str) -> anyhow::Result<ExitCode> {
-    eprint!("{}", flowtrail::summary::render(summary));
-    flowtrail::report::write_run_summary(&output.out, run_id, summary)?;
-    if let Some(path) = &output.summary_json {
-        std::fs::write(path, flowtrail::summary::to_json(summary) + "\n")?;
+/// With `-o s3://…`, first waits for the uploads, then puts the summary at
+/// `prefix/runs/<run_id>.json` too; exit 3 if any file failed to upload.
+fn conclude(
+    mut summary: RunSummary,
+    output: &OutputArgs,
+    run_id: &str,
+    object: Option<ObjectOut>,
+) -> anyhow::Result<ExitCode> {
+    match object {
+        None => {
+            flowtrail::report::write_run_summary(&output.out, run_id, &summary)?;
+        }
+        Some(o) => {
+            let mut stats = o.uploader.finish(run_id);
+            summary.upload = Some(stats.clone());
+            let path = flowtrail::report::write_run_summary(&o.staging, run_id, &summary)?;
+            Uploader::put_last(&o.target, &o.staging, &o.cfg, &path, &mut stats);
+            summary.upload = Some(stats);
+        }
     }
-    Ok(if summary.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    eprint!("{}", flowtrail::summary::render(&summary));
+    if let Some(path) = &output.summary_json {
+        std::fs::write(path, flowtrail::summary::to_json(&summary) + "\n")?;
+    }
+    Ok(if summary.upload.as_ref().is_some_and(|u| u.failed_files > 0) {
+        ExitCode::from(3)
+    } else if summary.input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -372,18 +443,20 @@ fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
         names.insert(PathBuf::from(file), name.to_string());
     }
     let inputs = a.files.iter().map(|f| Input { path: f.clone(), point: names.get(f).cloned() }).collect();
+    let run_id = a.output.run_id();
+    let (out_dir, object) = a.output.open(&run_id, !a.no_nat_paths)?;
     let opts = ReplayOptions {
         inputs,
-        out_dir: a.output.out.clone(),
+        out_dir,
         workers: workers_or_cores(a.workers),
         flow: a.flow.config(),
         defrag: flowtrail::defrag::DefragConfig::default(),
         progress: !a.no_progress,
-        run_id: a.output.run_id(),
+        run_id,
         nat: (!a.no_nat_paths).then(|| a.nat.config()),
     };
-    let summary = replay(&opts)?;
-    conclude(&summary, &a.output, &opts.run_id)
+    let summary = replay_with(&opts, object.as_ref().map(|o| o.uploader.queue()).as_ref())?;
+    conclude(summary, &a.output, &opts.run_id, object)
 }
 
 fn run_correlate(a: &CorrelateArgs) -> anyhow::Result<ExitCode> {
@@ -446,12 +519,13 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let (out_dir, object) = a.output.open(&run_id, !a.no_nat_paths)?;
     let opts = LiveOptions {
         patterns: a.interfaces.clone(),
         opener,
         capture_threads,
         shards,
-        out_dir: a.output.out.clone(),
+        out_dir,
         flow: a.flow.config(),
         defrag: flowtrail::defrag::DefragConfig::default(),
         run_id: run_id.clone(),
@@ -461,8 +535,8 @@ fn run_capture(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         write_pcap: a.write_pcap.clone().map(|d| (d, a.write_pcap_mib << 20)),
         metrics,
     };
-    let summary = capture(opts)?;
-    conclude(&summary, &a.output, &run_id)
+    let summary = capture_with(opts, object.as_ref().map(|o| o.uploader.queue()).as_ref())?;
+    conclude(summary, &a.output, &run_id, object)
 }
 
 fn afpacket_opener(a: &CaptureArgs, threads: usize) -> Opener {

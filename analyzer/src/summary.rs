@@ -112,6 +112,25 @@ pub fn render(s: &RunSummary) -> String {
             s.pcap_packets, s.pcap_files, s.pcap_bytes
         );
     }
+    if let Some(u) = &s.upload {
+        let _ = writeln!(
+            o,
+            "  uploaded           {:>12}  files, {} bytes to {} ({} tries failed and were retried or given up)",
+            u.files, u.bytes, u.target, u.retries
+        );
+        if u.failed_files > 0 {
+            let _ = writeln!(
+                o,
+                "  UPLOAD FAILED      {:>12}  files, {} bytes, kept in staging {}:",
+                u.failed_files,
+                u.failed_bytes,
+                u.staging.display()
+            );
+            for p in &u.failed_paths {
+                let _ = writeln!(o, "    {}", p.display());
+            }
+        }
+    }
     for e in &s.input_errors {
         let _ = writeln!(o, "  INPUT ERROR        {e}");
     }
@@ -122,7 +141,7 @@ pub fn render(s: &RunSummary) -> String {
 #[must_use]
 pub fn to_json(s: &RunSummary) -> String {
     let f = &s.flows;
-    serde_json::json!({
+    let mut j = serde_json::json!({
         "packets": s.packets,
         "bytes": s.bytes,
         "elapsed_s": s.elapsed.as_secs_f64(),
@@ -186,6 +205,18 @@ pub fn to_json(s: &RunSummary) -> String {
                 "ring_freezes": p.ring_freezes,
             }))
             .collect::<Vec<_>>(),
-    })
-    .to_string()
+    });
+    // Only with `-o s3://…`: a local run's summary keeps its keys.
+    if let (Some(u), Some(obj)) = (&s.upload, j.as_object_mut()) {
+        obj.insert("upload_target".into(), u.target.clone().into());
+        obj.insert("upload_staging".into(), u.staging.display().to_string().into());
+        obj.insert("uploaded_files".into(), u.files.into());
+        obj.insert("uploaded_bytes".into(), u.bytes.into());
+        obj.insert("upload_retries".into(), u.retries.into());
+        obj.insert("upload_failed_files".into(), u.failed_files.into());
+        obj.insert("upload_failed_bytes".into(), u.failed_bytes.into());
+        let paths: Vec<String> = u.failed_paths.iter().map(|p| p.display().to_string()).collect();
+        obj.insert("upload_failed_paths".into(), paths.into());
+    }
+    j.to_string()
 }

@@ -83,8 +83,13 @@ fn matches_any(patterns: &[String], name: &str) -> bool {
 
 /// Captures until stopped; returns the summary of every capture thread.
 pub fn capture(opts: LiveOptions) -> anyhow::Result<RunSummary> {
+    capture_with(opts, None)
+}
+
+/// [`capture`], handing every closed file to `upload` (`-o s3://…`).
+pub fn capture_with(opts: LiveOptions, upload: Option<&crate::sink::object::FileQueue>) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
-    let writer = start_writer(&opts.out_dir, &opts.run_id, opts.metrics.as_ref())?;
+    let writer = start_writer(&opts.out_dir, &opts.run_id, opts.metrics.as_ref(), upload)?;
     // Subscribe before listing, so an interface that appears in between is not missed.
     let mut watcher = LinkWatcher::open()?;
     let initial: Vec<String> =

@@ -26,13 +26,14 @@ use flowtrail_decoders::wire::{dissect_frame, dissect_transport, DecodeError, Li
 
 mod live;
 
-pub use live::{capture, LiveOptions, LiveSource, Opener};
+pub use live::{capture, capture_with, LiveOptions, LiveSource, Opener};
 
 use crate::defrag::{detach, Datagram, DefragConfig, DefragStats, Defragmenter};
 use crate::flow::{shard_of, CapturePoint, FlowConfig, FlowKey, FlowTable, PacketInfo, TableStats};
 use crate::metrics::{Metrics, SinkPublisher, TablePublisher};
 use crate::reassembly::L7Stats;
 use crate::records::{CallRecord, FlowRecord};
+use crate::sink::object::{FileQueue, UploadStats};
 use crate::sink::{ParquetSink, SinkStats};
 
 /// One input file and the capture point name it gets.
@@ -89,6 +90,8 @@ pub struct RunSummary {
     /// interface captured on, even without packets; replay: each file, or
     /// each interface of a pcapng file, that had packets).
     pub points: Vec<PointStats>,
+    /// `-o s3://…`: what went to object storage and what failed to.
+    pub upload: Option<UploadStats>,
 }
 
 /// What one capture point saw and lost. For live capture these are the
@@ -571,16 +574,28 @@ struct Writer {
 }
 
 /// With `metrics`, publishes rows, files and bytes after every batch.
-fn start_writer(out_dir: &std::path::Path, run_id: &str, metrics: Option<&Arc<Metrics>>) -> anyhow::Result<Writer> {
+/// With `upload`, every closed file is handed to the object-storage uploader.
+fn start_writer(
+    out_dir: &std::path::Path,
+    run_id: &str,
+    metrics: Option<&Arc<Metrics>>,
+    upload: Option<&FileQueue>,
+) -> anyhow::Result<Writer> {
     std::fs::create_dir_all(out_dir)?;
     let (tx, rx) = bounded::<Output>(64);
     let out_dir = out_dir.to_path_buf();
     let run_id = run_id.to_string();
     let mut publish = metrics.map(|m| SinkPublisher::new(Arc::clone(m)));
+    let upload = upload.cloned();
     let handle = std::thread::Builder::new().name("flowtrail-writer".into()).spawn(
         move || -> anyhow::Result<(SinkStats, SinkStats)> {
             let mut flows = ParquetSink::<FlowRecord>::new(&out_dir, &run_id);
             let mut calls = ParquetSink::<CallRecord>::new(&out_dir, &run_id);
+            if let Some(q) = upload {
+                let q2 = q.clone();
+                flows.set_on_close(move |p| q.push(p));
+                calls.set_on_close(move |p| q2.push(p));
+            }
             for out in rx {
                 match out {
                     Output::Flows(r) => flows.write(r)?,
@@ -665,6 +680,11 @@ fn finish_reader(mut reader: Reader) -> RunSummary {
 /// inputs that end early are listed in `RunSummary::input_errors` after
 /// every record built from them was written.
 pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
+    replay_with(opts, None)
+}
+
+/// [`replay`], handing every closed file to `upload` (`-o s3://…`).
+pub fn replay_with(opts: &ReplayOptions, upload: Option<&FileQueue>) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
     let mut sources = Vec::new();
     for input in &opts.inputs {
@@ -681,7 +701,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<RunSummary> {
         });
     }
     let workers = opts.workers.max(1);
-    let writer = start_writer(&opts.out_dir, &opts.run_id, None)?;
+    let writer = start_writer(&opts.out_dir, &opts.run_id, None, upload)?;
     let mut reader = new_reader(start_engine(workers, &opts.flow, writer.tx, None)?, &opts.defrag, workers);
 
     let total_bytes: u64 = sources.iter().filter_map(|s| s.src.progress().1).sum();

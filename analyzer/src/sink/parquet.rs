@@ -61,6 +61,9 @@ struct Part {
     writer: ArrowWriter<File>,
 }
 
+/// What a sink calls with each file it closed.
+type OnClose = Box<dyn FnMut(&Path)>;
+
 /// Writes one record kind.
 pub struct ParquetSink<R: Record> {
     root: PathBuf,
@@ -70,6 +73,8 @@ pub struct ParquetSink<R: Record> {
     parts: BTreeMap<i64, Slot<R>>,
     newest_hour: i64,
     pub stats: SinkStats,
+    /// Told of every file once it is closed and renamed (object storage).
+    on_close: Option<OnClose>,
 }
 
 /// `(date, hour)` of a Unix nanosecond time, in UTC.
@@ -103,7 +108,14 @@ impl<R: Record + Recycle> ParquetSink<R> {
             parts: BTreeMap::new(),
             newest_hour: i64::MIN,
             stats: SinkStats::default(),
+            on_close: None,
         }
+    }
+
+    /// Calls `f` with the path of every file this sink closes, after its
+    /// rename: the file is whole (the uploader of `-o s3://…` takes it on).
+    pub fn set_on_close(&mut self, f: impl FnMut(&Path) + 'static) {
+        self.on_close = Some(Box::new(f));
     }
 
     pub fn write(&mut self, mut records: Vec<R>) -> anyhow::Result<()> {
@@ -175,6 +187,9 @@ impl<R: Record + Recycle> ParquetSink<R> {
         std::fs::rename(&part.tmp, &part.path)?;
         self.stats.files += 1;
         self.stats.bytes += std::fs::metadata(&part.path).map(|m| m.len()).unwrap_or(0);
+        if let Some(f) = &mut self.on_close {
+            f(&part.path);
+        }
         Ok(())
     }
 
