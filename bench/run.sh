@@ -65,7 +65,7 @@ else
 fi
 
 # Synthetic captures: NAME K G. Each is 1M flows of 10 packets (10M
-# packets): G generations of K flows open at once, 7 s of capture time
+# packets): G generations of K flows open at once, 11 s of capture time
 # apart (longer than the closed-flow timeout plus a sweep), so every row
 # does the same per-flow work and only the number of open flows differs.
 SYNTH=(
@@ -76,7 +76,7 @@ SYNTH=(
 )
 SNAP=128
 PPF=10
-GAP_US=7000000
+GAP_US=11000000
 synth_args=()
 if [ $synth = 1 ]; then
     for s in "${SYNTH[@]}"; do
@@ -102,7 +102,7 @@ python3 "$HERE/bench.py" \
     --flowtrail "$FT" \
     --http "$DATA/http-1m.pcap" --http-meta "$DATA/http-1m.txt" \
     "${synth_args[@]}" \
-    --synth-note "Made by \`target/release/gen_flows --flows K --generations G --gap-us $GAP_US --packets-per-flow $PPF --snaplen $SNAP\` (tests/src/bin/gen_flows.rs): G generations of K TCP flows to port 9000, each flow a handshake, $((PPF - 5)) data segments of 200 bytes alternating direction, and a FIN from each side; a generation's K flows are interleaved round robin so all K are open at once, 1 µs between packets, and generations are $((GAP_US / 1000000)) s of capture time apart (the table has ended one generation's flows, 2 s after their FINs plus a 5 s sweep, before the next starts); frames stored up to $SNAP bytes (original length kept, like tcpdump -s). Every row is the same 1,000,000 flows and 10,000,000 packets, so the per-flow work (creating a flow, writing its record) is equal and only the number of flows open at once differs." \
+    --synth-note "Made by \`target/release/gen_flows --flows K --generations G --gap-us $GAP_US --packets-per-flow $PPF --snaplen $SNAP\` (tests/src/bin/gen_flows.rs): G generations of K TCP flows to port 9000, each flow a handshake, $((PPF - 5)) data segments of 200 bytes alternating direction, and a FIN from each side; a generation's K flows are interleaved round robin so all K are open at once, 1 µs between packets, and generations are $((GAP_US / 1000000)) s of capture time apart (the table has ended one generation's flows, 5 s after their FINs plus a 5 s sweep, before the next starts); frames stored up to $SNAP bytes (original length kept, like tcpdump -s). Every row is the same 1,000,000 flows and 10,000,000 packets, so the per-flow work (creating a flow, writing its record) is equal and only the number of flows open at once differs." \
     --runs "$runs" --quiet-wait "${BENCH_QUIET_WAIT:-30}" --quiet-budget "${BENCH_QUIET_BUDGET:-180}" \
     "${peer_args[@]}" \
     --mixed "$DATA/mixed-l7.pcap" --nat "$DATA/nat-table.md" \

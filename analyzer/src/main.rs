@@ -66,7 +66,7 @@ struct FlowArgs {
     #[arg(long, default_value = "35s", value_parser = parse_duration_ns)]
     tcp_closing_timeout: i64,
     /// Idle time after both sides sent a FIN (no RST) before a TCP flow ends.
-    #[arg(long, default_value = "2s", value_parser = parse_duration_ns)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration_ns)]
     tcp_closed_timeout: i64,
     /// Idle time of a TCP handshake that has not completed.
     #[arg(long, default_value = "20s", value_parser = parse_duration_ns)]

@@ -29,8 +29,10 @@ pub struct FlowConfig {
     pub tcp_established_timeout_ns: i64,
     pub tcp_closing_timeout_ns: i64,
     /// Both sides sent a FIN: the connection is over, only a late ACK or
-    /// retransmitted FIN may follow (DeepFlow's `closed_fin`, 2 s). Short,
-    /// so a busy server's finished connections do not fill the table.
+    /// retransmission may follow. 5 s, Zeek's `tcp_close_delay` (DeepFlow's
+    /// `closed_fin` is 2 s, but retransmissions 3 s after both FINs occur in
+    /// real captures, and would start a flow of their own); short, so a busy
+    /// server's finished connections do not fill the table for 35 s.
     pub tcp_closed_timeout_ns: i64,
     pub udp_timeout_ns: i64,
     pub other_timeout_ns: i64,
@@ -49,7 +51,7 @@ impl Default for FlowConfig {
             tcp_opening_timeout_ns: 20 * SEC,
             tcp_established_timeout_ns: 300 * SEC,
             tcp_closing_timeout_ns: 35 * SEC,
-            tcp_closed_timeout_ns: 2 * SEC,
+            tcp_closed_timeout_ns: 5 * SEC,
             udp_timeout_ns: 60 * SEC,
             other_timeout_ns: 60 * SEC,
             period_ns: 60 * SEC,
