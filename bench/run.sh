@@ -81,7 +81,8 @@ synth_args=()
 if [ $synth = 1 ]; then
     for s in "${SYNTH[@]}"; do
         read -r name k g <<<"$s"
-        f=$DATA/synth-$name.pcap
+        # The name carries the shape, so a file of another shape is never reused.
+        f=$DATA/synth-$name-x$PPF-g$g-gap$((GAP_US / 1000000))s.pcap
         if [ ! -s "$f" ] || [ $force = 1 ]; then
             PARTIAL=$f.partial
             "$GEN" --flows "$k" --generations "$g" --gap-us $GAP_US --packets-per-flow $PPF --snaplen $SNAP \
@@ -107,4 +108,20 @@ python3 "$HERE/bench.py" \
     "${peer_args[@]}" \
     --mixed "$DATA/mixed-l7.pcap" --nat "$DATA/nat-table.md" \
     --results "$HERE/RESULTS.md"
+# Live capture modes against tcpdump (root: namespaces; needs trafgen).
+if [ "$(id -u)" = 0 ] && [ "${BENCH_LIVE:-1}" = 1 ]; then
+    log "live capture rates (bench/live.sh)"
+    if "$HERE/live.sh" >"$DATA/live-table.md"; then
+        {
+            echo
+            echo "## Live capture: highest rate with zero drops (\`bench/live.sh\`)"
+            echo
+            echo "trafgen (netsniff-ng) in one network namespace sends 64-byte UDP frames (256 flows) over a veth pair at a fixed rate for 2 s per step, doubling from 50k pps; each capturer runs alone on the receiving veth in the other namespace (flowtrail \`capture --mode M\` with its default 2 threads/shards, or \`tcpdump -w /dev/null\`). A step passes when the capturer reports no drops and counted every packet sent. The generator shares the 2 cores with the capturer."
+            echo
+            cat "$DATA/live-table.md"
+        } >>"$HERE/RESULTS.md"
+    else
+        log "bench/live.sh failed; no live table"
+    fi
+fi
 log "done in $(( $(date +%s) - started )) s; tables in bench/RESULTS.md"

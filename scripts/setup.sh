@@ -56,5 +56,7 @@ if [ "$want_test" = 1 ]; then
 fi
 if [ "$want_bench" = 1 ]; then
   apt_install argus-server argus-client wrk libndpi-bin hyperfine
+  # bench/live.sh: trafgen, the packet generator.
+  command -v trafgen >/dev/null || apt_install netsniff-ng
 fi
 echo "setup: ok"
