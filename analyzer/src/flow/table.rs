@@ -242,7 +242,7 @@ struct Index {
 impl Index {
     /// 32 bits of the key's (randomly seeded) hash.
     fn hash(&self, key: &FlowKey) -> u32 {
-        std::hash::BuildHasher::hash_one(&self.hasher, key) as u32
+        std::hash::BuildHasher::hash_one(&self.hasher, key.words()) as u32
     }
 
     /// The table's 64-bit hash, spread from the stored 32 bits (an odd
