@@ -155,7 +155,7 @@ impl Default for EbpfConfig {
             xdp_attach: XdpAttach::Auto,
             tc_attach: TcAttach::Auto,
             object: None,
-            poll_timeout_ms: 100,
+            poll_timeout_ms: 10,
             snaplen: 0,
             ring_bytes: 0,
             stop: None,
