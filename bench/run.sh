@@ -116,7 +116,7 @@ if [ "$(id -u)" = 0 ] && [ "${BENCH_LIVE:-1}" = 1 ]; then
             echo
             echo "## Live capture: highest rate with zero drops (\`bench/live.sh\`)"
             echo
-            echo "trafgen (netsniff-ng) in one network namespace sends 64-byte UDP frames (256 flows) over a veth pair at a fixed rate for 2 s per step, doubling from 50k pps; each capturer runs alone on the receiving veth in the other namespace (flowtrail \`capture --mode M\` with its default 2 threads/shards, or \`tcpdump -w /dev/null\`). A step passes when the capturer reports no drops and counted every packet sent. The generator shares the 2 cores with the capturer."
+            echo "trafgen (netsniff-ng) in one network namespace sends 64-byte UDP frames (256 flows) over a veth pair at a fixed rate for 2 s per step, doubling from 50k pps; each capturer runs alone on the receiving veth in the other namespace (flowtrail \`capture --mode M\` with its default 2 threads/shards and full flow analysis and Parquet output, or \`tcpdump -w /dev/null\`, which only copies). A step passes when the capturer reports no drops and counted every packet sent (gen0's tx counter). The generator shares the 2 cores with the capturer and tops out near 400k pps on a veth, so every capturer passes every step it reaches; the CPU each capturer spends per packet at its highest step is the figure that tells them apart (user + sys of the capturer process; kernel work done in the sender's softirq context, such as the eBPF programs, is not in it)."
             echo
             cat "$DATA/live-table.md"
         } >>"$HERE/RESULTS.md"
