@@ -462,14 +462,7 @@ fn feed(table: &mut FlowTable, fed: &mut Fed, info: &PacketInfo, p: &Packet<'_>)
 
 fn feed_datagram(table: &mut FlowTable, fed: &mut Fed, dg: &Datagram) {
     if let Ok(q) = dissect_transport(&dg.base, &dg.data) {
-        let info = PacketInfo {
-            ts_ns: dg.last_ts,
-            point: dg.point,
-            wire_len: dg.wire_len,
-            frames: dg.frames,
-            direction: None,
-        };
-        feed(table, fed, &info, &q);
+        feed(table, fed, &dg.info(), &q);
     }
 }
 

@@ -95,6 +95,22 @@ pub struct Datagram {
     pub last_ts: i64,
 }
 
+impl Datagram {
+    /// What the flow table is told about the reassembled datagram: its
+    /// last fragment's time, every fragment's bytes and frames, and no
+    /// direction (fragments may have crossed the interface either way).
+    #[must_use]
+    pub fn info(&self) -> crate::flow::PacketInfo {
+        crate::flow::PacketInfo {
+            ts_ns: self.last_ts,
+            point: self.point,
+            wire_len: self.wire_len,
+            frames: self.frames,
+            direction: None,
+        }
+    }
+}
+
 pub struct Defragmenter {
     cfg: DefragConfig,
     pending: HashMap<FragKey, Pending>,

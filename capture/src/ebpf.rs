@@ -268,6 +268,9 @@ pub struct EbpfSource {
     poll_timeout_ms: i32,
     stop: Arc<AtomicBool>,
     stopping: bool,
+    /// After stopping, the ring was found empty once and re-read after a
+    /// pause (a record reserved before the detach may still be submitted).
+    drained_once: bool,
     infos: Vec<InterfaceInfo>,
     ifaces: Vec<Iface>,
     by_ifindex: HashMap<u32, u32>,
@@ -345,6 +348,7 @@ impl EbpfSource {
             poll_timeout_ms: i32::try_from(cfg.poll_timeout_ms).unwrap_or(i32::MAX),
             stop: cfg.stop.clone().unwrap_or_default(),
             stopping: false,
+            drained_once: false,
             infos: Vec::new(),
             ifaces: Vec::new(),
             by_ifindex: HashMap::new(),
@@ -682,7 +686,15 @@ impl EbpfSource {
                 }));
             }
             if self.stopping {
-                return Ok(Polled::End);
+                if self.drained_once {
+                    return Ok(Polled::End);
+                }
+                // A program that reserved a record just before the detach
+                // submits it within microseconds; until then the reader
+                // sees the ring's end there. Look once more after a pause.
+                self.drained_once = true;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
             }
             let mut timeout = self.poll_timeout_ms;
             if let Some(d) = deadline {

@@ -5,6 +5,7 @@
 //! `ftl-srv` (10.96.0.2) running a real HTTP server; curl runs in the root
 //! namespace. A guard deletes everything even when a test fails.
 
+use flowtrail_capture::ebpf::{EbpfConfig, EbpfMode, EbpfSource};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -364,9 +365,7 @@ fn tc_capture_matches_tcpdump_and_its_replay() {
         eprintln!("SKIP: not root");
         return;
     }
-    use flowtrail_capture::ebpf::{EbpfConfig, EbpfMode, EbpfSource};
-    if let Err(e) = EbpfSource::open(&EbpfConfig { mode: EbpfMode::Tc, ..EbpfConfig::default() }) {
-        eprintln!("SKIP: eBPF object not available: {e}");
+    if !ebpf_available(EbpfMode::Tc) {
         return;
     }
     let opener: Opener = Arc::new(|name: &str, _| {
@@ -387,9 +386,7 @@ fn xdp_capture_matches_tcpdump_ingress_and_its_replay() {
         eprintln!("SKIP: not root");
         return;
     }
-    use flowtrail_capture::ebpf::{EbpfConfig, EbpfMode, EbpfSource};
-    if let Err(e) = EbpfSource::open(&EbpfConfig { mode: EbpfMode::Xdp, ..EbpfConfig::default() }) {
-        eprintln!("SKIP: eBPF object not available: {e}");
+    if !ebpf_available(EbpfMode::Xdp) {
         return;
     }
     let opener: Opener = Arc::new(|name: &str, _| {
@@ -428,6 +425,18 @@ fn interface_created_after_start_is_captured() {
 
 /// The `flowtrail` binary of this build (scripts/test.sh builds it first;
 /// building it from here would wait forever on the lock `cargo test` holds).
+/// Whether the eBPF programs load for `mode` (the object is built and the
+/// kernel takes them); prints a SKIP line when not.
+fn ebpf_available(mode: EbpfMode) -> bool {
+    match EbpfSource::open(&EbpfConfig { mode, ..EbpfConfig::default() }) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: eBPF object not available: {e}");
+            false
+        }
+    }
+}
+
 fn flowtrail_bin() -> PathBuf {
     // The build's target directory (CARGO_TARGET_DIR when set, relative to
     // the workspace root like cargo's), else the workspace's target/.
@@ -1004,9 +1013,7 @@ fn vswitch_tc_on_tap_and_veths_matches_tcpdump() {
         eprintln!("SKIP: not root");
         return;
     }
-    use flowtrail_capture::ebpf::{EbpfConfig, EbpfMode, EbpfSource};
-    if let Err(e) = EbpfSource::open(&EbpfConfig { mode: EbpfMode::Tc, ..EbpfConfig::default() }) {
-        eprintln!("SKIP: eBPF object not available: {e}");
+    if !ebpf_available(EbpfMode::Tc) {
         return;
     }
     vswitch_capture("tc", "t", 62);

@@ -539,16 +539,7 @@ impl Reader {
 
     fn dispatch_datagram(&mut self, dg: &Datagram) {
         match dissect_transport(&dg.base, &dg.data) {
-            Ok(q) => {
-                let info = PacketInfo {
-                    ts_ns: dg.last_ts,
-                    point: dg.point,
-                    wire_len: dg.wire_len,
-                    frames: dg.frames,
-                    direction: None,
-                };
-                self.engine.dispatch(info, &q);
-            }
+            Ok(q) => self.engine.dispatch(dg.info(), &q),
             Err(e) => self.count_error(e),
         }
     }
