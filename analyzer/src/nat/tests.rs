@@ -214,20 +214,7 @@ fn chunked_linking_gives_the_same_links() {
     }
     let (whole, _) = run(&mut flows.clone(), &mut []);
     assert_eq!(whole.len(), 18);
-    let hour = 3600 * S;
-    let cfg = NatConfig { l7_window_ns: 10 * S, ..NatConfig::default() };
-    let mut l = Linker::new(cfg.clone());
-    let mut chunked = Vec::new();
-    let mut tail: Vec<FlowObs> = Vec::new();
-    for h in 0..5 {
-        let from = h * hour;
-        let mut chunk: Vec<FlowObs> = tail.clone();
-        chunk.extend(flows.iter().filter(|f| f.start_ns >= from && f.start_ns < from + hour).cloned());
-        l.link(&mut chunk, &mut [], from, &mut chunked);
-        tail = chunk.into_iter().filter(|f| f.start_ns >= from + hour - cfg.tail_ns()).collect();
-    }
-    chunked.sort_by_key(|r| (r.a_start_ns, r.b_start_ns));
-    assert_eq!(chunked, whole);
+    assert_eq!(link_by_hour(&flows, 5), whole);
 }
 
 #[test]
@@ -462,12 +449,18 @@ fn chunked_seq_linking_gives_the_same_links() {
     let (whole, _) = run(&mut flows.clone(), &mut []);
     assert_eq!(whole.len(), 18);
     assert!(whole.iter().all(|r| r.match_method == "tcp_seq" && r.b_flow_id == r.a_flow_id + 1));
+    assert_eq!(link_by_hour(&flows, 5), whole);
+}
+
+/// Links `flows` one hour at a time (hours 0..`hours`), each chunk with the
+/// previous one's tail, as `correlate` reads them; links sorted by time.
+fn link_by_hour(flows: &[FlowObs], hours: i64) -> Vec<NatPathRecord> {
     let hour = 3600 * S;
     let cfg = NatConfig { l7_window_ns: 10 * S, ..NatConfig::default() };
     let mut l = Linker::new(cfg.clone());
     let mut chunked = Vec::new();
     let mut tail: Vec<FlowObs> = Vec::new();
-    for h in 0..5 {
+    for h in 0..hours {
         let from = h * hour;
         let mut chunk: Vec<FlowObs> = tail.clone();
         chunk.extend(flows.iter().filter(|f| f.start_ns >= from && f.start_ns < from + hour).cloned());
@@ -475,5 +468,5 @@ fn chunked_seq_linking_gives_the_same_links() {
         tail = chunk.into_iter().filter(|f| f.start_ns >= from + hour - cfg.tail_ns()).collect();
     }
     chunked.sort_by_key(|r| (r.a_start_ns, r.b_start_ns));
-    assert_eq!(chunked, whole);
+    chunked
 }
