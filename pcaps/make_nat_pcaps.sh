@@ -92,67 +92,13 @@ mkdir -p "$WORK/out" "$WORK/log" "$WORK/empty"
 PIDS=()          # background processes (servers, conntrack -E)
 CAPS=()          # running captures: PID:LOGFILE
 
-# ---------------------------------------------------------------- cleanup --
-kill_pid() {     # kill_pid PID [SIGNAL]: SIGNAL (TERM), wait up to 3 s, then KILL
-    local p=$1 sig=${2:-TERM} i
-    kill -0 "$p" 2>/dev/null || return 0
-    kill -"$sig" "$p" 2>/dev/null || true
-    for i in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-
-our_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep "^${PFX}" || true; }
-
-teardown() {
-    local p ns c
-    for c in "${CAPS[@]}"; do kill_pid "${c%%:*}" INT; done
-    CAPS=()
-    for p in "${PIDS[@]}"; do kill_pid "$p"; done
-    PIDS=()
-    for ns in $(our_netns); do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
-}
-
-on_exit() {
-    local rc=$? f
-    set +e
-    if [ $rc -ne 0 ]; then
-        echo "make_nat_pcaps: FAILED (exit $rc); last lines of the logs in $WORK/log:" >&2
-        for f in "$WORK"/log/*; do
-            [ -s "$f" ] || continue
-            echo "--- $f" >&2; tail -n 15 "$f" >&2
-        done
-    fi
-    teardown
-    if [ $rc -ne 0 ] && [ -n "${NAT_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-    exit $rc
-}
+KEEP_WORK=${NAT_KEEP:-}
+# shellcheck source=lib_sets.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib_sets.sh"
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 teardown         # leftovers of an interrupted earlier run
-
-# ---------------------------------------------------------------- helpers --
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-ns_new() {       # ns_new NAME: IPv4-only namespace (no IPv6 chatter in captures)
-    ip netns add "$1"
-    nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$1" link set lo up
-}
-
-veth() {         # veth NS1 IF1 MAC1 NS2 IF2 MAC2 (offloads off: wire-sized frames, good checksums)
-    ip -n "$1" link add "$2" address "$3" type veth peer name "$5" address "$6" netns "$4"
-    nsx "$1" "$PY" "$NETKIT" offload "$2"
-    nsx "$4" "$PY" "$NETKIT" offload "$5"
-    ip -n "$1" link set "$2" up
-    ip -n "$4" link set "$5" up
-}
-
-mac() { printf '02:99:00:%02d:00:%s' "$1" "$2"; }   # mac NET HOST
 
 # gateway N: the topology of the header, client net 10.99.N.0/24, backend
 # net 10.99.(N+1).0/24; ftp-gw forwards, ftp-c and the backends route via it.
@@ -185,8 +131,6 @@ gateway() {
     fi
 }
 
-# shellcheck source=lib_sets.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib_sets.sh"
 
 get() {          # get NS URL...: one curl run (one connection, keep-alive), status printed
     local ns=$1 u args=(); shift
