@@ -550,19 +550,20 @@ impl FlowTable {
         // In slot order: the flows are read one after another through
         // memory, not in the index's random order.
         for f in self.slab.chunks.iter_mut().flatten().flatten() {
-            let k = &f.key.clone();
+            // A copy: `f` is borrowed mutably below while the key is read.
+            let k = f.key;
             if now.saturating_sub(f.last_ns) > timeout_of(&self.cfg, k.proto, f) {
-                ended.push(*k);
+                ended.push(k);
                 continue;
             }
             if let (Some(cfg), Some(l7)) = (&self.cfg.l7, &mut f.l7) {
                 l7.expire(now.saturating_sub(cfg.request_timeout_ns), &mut self.scratch);
                 if !self.scratch.is_empty() {
                     self.l7_stats.calls += self.scratch.len() as u64;
-                    emit_calls(k, f, &mut self.scratch, &mut self.calls_out);
+                    emit_calls(&k, f, &mut self.scratch, &mut self.calls_out);
                 }
             }
-            if let Some(rec) = due_period(k, f, now, &self.cfg) {
+            if let Some(rec) = due_period(&k, f, now, &self.cfg) {
                 periods.push(rec);
             }
         }
